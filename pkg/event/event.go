@@ -69,6 +69,9 @@ const (
 	CodeMissing       = "missing"
 	CodeModelMismatch = "model_mismatch"
 	CodeInvalid       = "invalid"
+	// CodeUndeliverable: the message could not be handled after repeated
+	// deliveries (or its republished form cannot be stored at all).
+	CodeUndeliverable = "undeliverable"
 )
 
 // Number, Text, Flag and Null build Values.

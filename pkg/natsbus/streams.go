@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -106,31 +105,4 @@ func Replicas(ctx context.Context, js jetstream.JetStream, subjects Subjects) in
 		return r
 	}
 	return 1
-}
-
-// PublishUntilStored publishes msg to JetStream and, while it is not
-// stored, tries again with a growing pause (100 ms up to 5 s), calling
-// onRetry with each failure. It returns nil once the message is stored, or
-// ctx's error when ctx ends first. Give msg a Nats-Msg-Id, so that a try
-// whose acknowledgement was lost does not store it twice.
-func PublishUntilStored(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, onRetry func(error)) error {
-	backoff := 100 * time.Millisecond
-	for {
-		tryCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := js.PublishMsg(tryCtx, msg)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		onRetry(err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
 }

@@ -23,6 +23,9 @@ type Env struct {
 	Metrics prometheus.Registerer
 	// DataDir is the local folder for files the service owns (the archive).
 	DataDir string
+	// Health is where the service's consumers report their state for
+	// /healthz; nil reports nowhere.
+	Health *Health
 }
 
 // Service is one long-running part of Lookout.

@@ -34,13 +34,18 @@ type Config struct {
 	// acknowledged, per process.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// AckWait is how long JetStream waits for an acknowledgement before it
-	// delivers a message again (to this or another ingest process).
+	// delivers a message again (to this or another ingest process). Ingest
+	// handles a message in milliseconds, so a short wait means what a
+	// killed process held is delivered again within seconds.
 	AckWait time.Duration `yaml:"ack_wait"`
+	// MaxDeliveries is how often a message is tried before it is rejected
+	// as `undeliverable`.
+	MaxDeliveries int `yaml:"max_deliveries"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxMessageBytes: event.DefaultMaxBytes, MaxInFlight: 4096, AckWait: 30 * time.Second}
+	return Config{MaxMessageBytes: event.DefaultMaxBytes, MaxInFlight: 4096, AckWait: 5 * time.Second, MaxDeliveries: 5}
 }
 
 // ConsumerName is the durable consumer that every ingest process shares.
@@ -54,6 +59,8 @@ type Service struct {
 	// inflight carries republished messages, in order, to the goroutine
 	// that waits for their acknowledgement and then acknowledges the input.
 	inflight chan inflight
+	// finish bounds the synchronous rejections made while draining.
+	finish context.Context
 }
 
 type inflight struct {
@@ -61,8 +68,10 @@ type inflight struct {
 	future   jetstream.PubAckFuture
 	model    string
 	accepted bool
-	reason   string
 	start    time.Time
+	// reject, for a message whose republish cannot be stored at all, is
+	// the rejection to store instead.
+	reject func(reason *event.Reason) *nats.Msg
 }
 
 var _ service.Service = (*Service)(nil)
@@ -79,6 +88,9 @@ func New(env service.Env, cfg Config) *Service {
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = def.AckWait
 	}
+	if cfg.MaxDeliveries <= 0 {
+		cfg.MaxDeliveries = def.MaxDeliveries
+	}
 	return &Service{env: env, cfg: cfg, metrics: newMetrics(env.Metrics)}
 }
 
@@ -87,21 +99,26 @@ func New(env service.Env, cfg Config) *Service {
 // (or hands them back), and returns nil.
 func (s *Service) Run(ctx context.Context) error {
 	stream := s.env.Subjects.StreamName(natsbus.StreamIngest)
-	cons, err := s.env.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "lookout ingest: validate and republish",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxAckPending: 4 * s.cfg.MaxInFlight,
-		MaxDeliver:    -1,
-		FilterSubject: s.env.Subjects.All(natsbus.KindIngest),
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped before it started
-		}
-		return fmt.Errorf("ingest: consumer: %w", err)
+	consumer := &natsbus.Durable{
+		JS:     s.env.JS,
+		Stream: stream,
+		Config: jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			Description:   "lookout ingest: validate and republish",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxAckPending: 4 * s.cfg.MaxInFlight,
+			MaxDeliver:    -1,
+			// No filter: the stream is a work queue, and whatever it
+			// stored (even a literal "lookout.ingest.>") must be
+			// delivered, to be republished or rejected.
+		},
+		Log:    s.env.Log,
+		Health: s.env.Health.Reporter("ingest"),
 	}
+	finish, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFinish()
+	s.finish = finish
 	s.inflight = make(chan inflight, s.cfg.MaxInFlight)
 	var acks sync.WaitGroup
 	acks.Add(1)
@@ -109,21 +126,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer acks.Done()
 		s.acknowledge()
 	}()
-
-	cc, err := cons.Consume(s.handle, jetstream.PullMaxMessages(s.cfg.MaxInFlight))
-	if err != nil {
-		close(s.inflight)
-		acks.Wait()
-		return fmt.Errorf("ingest: consume: %w", err)
-	}
 	s.env.Log.Info("ingest started", zap.String("stream", stream), zap.String("consumer", ConsumerName))
-	<-ctx.Done()
-	// Drain: no new pulls; messages already buffered are still handled, so
-	// nothing waits out its AckWait after a clean shutdown.
-	cc.Drain()
-	<-cc.Closed()
+	err := consumer.Consume(ctx, s.handle)
 	close(s.inflight)
 	acks.Wait()
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
 	s.env.Log.Info("ingest stopped")
 	return nil
 }
@@ -142,50 +151,75 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.metrics.received.Inc()
 
 	headers := msg.Headers()
-	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
-		SubjectModel: model,
-		ContentType:  headers.Get("Content-Type"),
-		MaxBytes:     s.cfg.MaxMessageBytes,
-		Received:     meta.Timestamp,
-	})
 	derivedID := event.DeriveID(meta.Stream, meta.Sequence.Stream, meta.Timestamp)
-	out := nats.NewMsg("")
-	item := inflight{msg: msg, model: model, start: start}
-	if len(reasons) == 0 {
-		if p.Id == "" {
-			p.Id = derivedID
+	rejection := func(reasons []*event.Reason) *nats.Msg {
+		rejModel := model
+		if !event.IsValidModel(rejModel) {
+			rejModel = "_unknown"
 		}
-		item.accepted = true
-		out.Subject = s.env.Subjects.For(natsbus.KindPredictions, p.Model)
-		out.Data = event.AppendJSON(make([]byte, 0, len(msg.Data())+128), p)
-		out.Header.Set("Content-Type", event.ContentTypeJSON)
-		msgID := p.Id
-		if replay := headers.Get(event.HeaderReplay); replay != "" {
-			// A replay of an archived event keeps its id but must not be
-			// dropped as a duplicate of the original within the window.
-			out.Header.Set(event.HeaderReplay, replay)
-			msgID = "replay-" + derivedID
-		}
-		out.Header.Set(jetstream.MsgIDHeader, msgID)
-	} else {
-		if model == "" || !event.IsValidModel(model) {
-			model = "_unknown"
-		}
-		item.model = model
-		item.reason = reasons[0].GetCode()
-		for _, r := range reasons {
-			s.metrics.rejected.WithLabelValues(r.GetCode()).Inc()
-		}
-		out.Subject = s.env.Subjects.For(natsbus.KindRejected, model)
+		out := nats.NewMsg(s.env.Subjects.For(natsbus.KindRejected, rejModel))
 		out.Data = event.MarshalRejection(&event.Rejection{
-			Model:            model,
+			Model:            rejModel,
 			Subject:          msg.Subject(),
 			Reasons:          reasons,
 			Original:         msg.Data(),
 			ReceivedUnixNano: meta.Timestamp.UnixNano(),
 		})
 		out.Header.Set("Content-Type", event.ContentTypeJSON)
-		out.Header.Set(jetstream.MsgIDHeader, "rejected-"+derivedID)
+		out.Header.Set(jetstream.MsgIDHeader, "rejected:"+derivedID)
+		return out
+	}
+	item := inflight{msg: msg, model: model, start: start, reject: func(r *event.Reason) *nats.Msg {
+		return rejection([]*event.Reason{r})
+	}}
+
+	var reasons []*event.Reason
+	var p *event.Prediction
+	switch {
+	case !event.IsValidModel(model):
+		// Only a client can put a wildcard or an empty token there.
+		reasons = []*event.Reason{{Field: "subject", Code: event.CodeInvalid,
+			Message: fmt.Sprintf("subject %q does not name a model: the last token must be letters, digits, '-' or '_'", msg.Subject())}}
+	case int(meta.NumDelivered) > s.cfg.MaxDeliveries:
+		reasons = []*event.Reason{{Code: event.CodeUndeliverable,
+			Message: fmt.Sprintf("not handled after %d deliveries", meta.NumDelivered-1)}}
+	default:
+		p, reasons = event.DecodePrediction(msg.Data(), event.DecodeOptions{
+			SubjectModel: model,
+			ContentType:  headers.Get("Content-Type"),
+			MaxBytes:     s.cfg.MaxMessageBytes,
+			Received:     meta.Timestamp,
+		})
+	}
+	var out *nats.Msg
+	if len(reasons) == 0 {
+		if p.Id == "" {
+			p.Id = derivedID
+		}
+		item.accepted = true
+		item.model = p.Model
+		out = nats.NewMsg(s.env.Subjects.For(natsbus.KindPredictions, p.Model))
+		out.Data = event.AppendJSON(make([]byte, 0, len(msg.Data())+128), p)
+		out.Header.Set("Content-Type", event.ContentTypeJSON)
+		msgID := natsbus.MsgID(p.Model, p.Id)
+		if replay := headers.Get(event.HeaderReplay); replay != "" {
+			// A replay of an archived event keeps its id but must not be
+			// dropped as a duplicate of the original within the window.
+			out.Header.Set(event.HeaderReplay, replay)
+			msgID = "replay:" + derivedID
+		}
+		out.Header.Set(jetstream.MsgIDHeader, msgID)
+		if err := natsbus.CheckPayload(s.env.NC, out); err != nil {
+			// Normalised, the event grew past what the server takes.
+			item.accepted = false
+			reasons = []*event.Reason{{Code: event.CodeTooLarge, Message: err.Error()}}
+		}
+	}
+	if len(reasons) > 0 {
+		for _, r := range reasons {
+			s.metrics.rejected.WithLabelValues(r.GetCode()).Inc()
+		}
+		out = rejection(reasons)
 	}
 	future, err := s.env.JS.PublishMsgAsync(out)
 	if err != nil {
@@ -198,30 +232,60 @@ func (s *Service) handle(msg jetstream.Msg) {
 }
 
 // acknowledge waits, in order, for each republish to be stored, then
-// acknowledges the input message; a failed republish hands it back.
+// acknowledges the input message. A republish that failed for a reason a
+// retry cannot fix is replaced by a rejection; any other failure hands the
+// message back, to be delivered again.
 func (s *Service) acknowledge() {
 	for item := range s.inflight {
 		select {
-		case <-item.future.Ok():
-			if err := item.msg.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				s.env.Log.Warn("ingest: ack failed; the message will be delivered again and de-duplicated", zap.Error(err))
-			}
-			if item.accepted {
+		case ack := <-item.future.Ok():
+			s.ack(item.msg)
+			switch {
+			case ack.Duplicate:
+				// The same model and id within the duplicate window:
+				// stored once, counted here, never as accepted.
+				s.metrics.duplicates.Inc()
+			case item.accepted:
 				s.metrics.accepted.Inc()
-			} else {
+			default:
 				s.metrics.rejectedMessages.Inc()
 			}
 			s.metrics.latency.Observe(time.Since(item.start).Seconds())
 		case err := <-item.future.Err():
-			s.env.Log.Warn("ingest: republish not stored, handing the message back",
+			if !natsbus.IsPermanent(err) {
+				s.env.Log.Warn("ingest: republish not stored, handing the message back",
+					zap.String("subject", item.future.Msg().Subject), zap.Error(err))
+				_ = item.msg.NakWithDelay(time.Second)
+				continue
+			}
+			s.env.Log.Warn("ingest: republish cannot be stored; rejecting the message",
 				zap.String("subject", item.future.Msg().Subject), zap.Error(err))
-			_ = item.msg.NakWithDelay(time.Second)
+			s.metrics.rejected.WithLabelValues(event.CodeUndeliverable).Inc()
+			rej := item.reject(&event.Reason{Code: event.CodeUndeliverable, Message: "cannot be stored: " + err.Error()})
+			ctx, cancel := context.WithTimeout(s.finish, 30*time.Second)
+			err = natsbus.PublishUntilStored(ctx, s.env.JS, rej, func(err error) {
+				s.env.Log.Warn("ingest: rejection not stored, retrying", zap.Error(err))
+			})
+			cancel()
+			if err != nil {
+				_ = item.msg.NakWithDelay(time.Second)
+				continue
+			}
+			s.ack(item.msg)
+			s.metrics.rejectedMessages.Inc()
 		}
+	}
+}
+
+func (s *Service) ack(msg jetstream.Msg) {
+	if err := msg.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		s.env.Log.Warn("ingest: ack failed; the message will be delivered again and de-duplicated", zap.Error(err))
 	}
 }
 
 type metrics struct {
 	received         prometheus.Counter
+	duplicates       prometheus.Counter
 	accepted         prometheus.Counter
 	rejectedMessages prometheus.Counter
 	rejected         *prometheus.CounterVec
@@ -233,6 +297,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		received: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_ingest_received_total", Help: "Messages read from the ingest stream.",
+		}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_ingest_duplicates_total", Help: "Predictions dropped as duplicates: the same model and id within the duplicate window.",
 		}),
 		accepted: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_ingest_accepted_total", Help: "Predictions validated and stored on the predictions subject.",

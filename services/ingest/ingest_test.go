@@ -14,6 +14,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/ingest"
 )
 
@@ -23,11 +24,21 @@ var subjects = natsbus.NewSubjects("")
 // (or the test ends).
 func startIngest(t *testing.T, nc *nats.Conn, js jetstream.JetStream, reg *prometheus.Registry) (stop func()) {
 	t.Helper()
+	return startIngestWith(t, nc, js, reg, nil, ingest.DefaultConfig())
+}
+
+// startIngestWith runs one ingest service with cfg, its metrics in reg and
+// its health in health (each may be nil).
+func startIngestWith(t *testing.T, nc *nats.Conn, js jetstream.JetStream, reg *prometheus.Registry, health *service.Health, cfg ingest.Config) (stop func()) {
+	t.Helper()
 	env := natstest.Env(t, nc, js)
 	if reg != nil {
 		env.Metrics = reg
 	}
-	return natstest.RunService(t, ingest.New(env, ingest.DefaultConfig()))
+	if health != nil {
+		env.Health = health
+	}
+	return natstest.RunService(t, ingest.New(env, cfg))
 }
 
 // collect reads every message of a stream's subject from the start.
@@ -129,8 +140,8 @@ func TestIngestValidatesAndRepublishes(t *testing.T) {
 		if len(reasons) > 0 {
 			t.Fatalf("republished event does not validate: %s: %v", m.Data(), reasons)
 		}
-		if m.Headers().Get(jetstream.MsgIDHeader) != p.Id {
-			t.Errorf("Nats-Msg-Id %q, want the event id %q", m.Headers().Get(jetstream.MsgIDHeader), p.Id)
+		if want := natsbus.MsgID("churn", p.Id); m.Headers().Get(jetstream.MsgIDHeader) != want {
+			t.Errorf("Nats-Msg-Id %q, want the model-scoped event id %q", m.Headers().Get(jetstream.MsgIDHeader), want)
 		}
 		if p.Model != "churn" || p.Role != event.RoleProduction || p.TsUnixNano == 0 || p.Id == "" {
 			t.Errorf("not normalised: %s", m.Data())

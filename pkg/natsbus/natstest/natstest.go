@@ -83,7 +83,7 @@ func WaitFor(tb testing.TB, timeout time.Duration, cond func() error) {
 func Env(tb testing.TB, nc *nats.Conn, js jetstream.JetStream) service.Env {
 	return service.Env{
 		NC: nc, JS: js, Subjects: natsbus.NewSubjects(""),
-		Log: zaptest.NewLogger(tb), Metrics: prometheus.NewRegistry(),
+		Log: zaptest.NewLogger(tb), Metrics: prometheus.NewRegistry(), Health: service.NewHealth(),
 	}
 }
 
