@@ -114,6 +114,11 @@ type Main struct {
 // work), then the connection, then the embedded server.
 func (m *Main) Run(ctx context.Context) error {
 	defer m.close()
+	// Checked again here for a Main built without loadConfig: a bad value
+	// must fail before anything starts or connects.
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
 	url := m.Options.natsURL
 	if url == "" {
 		dataDir, err := filepath.Abs(m.Options.dataDir)
