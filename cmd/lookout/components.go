@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/lookout-ml/lookout/pkg/config"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/alert"
 	"github.com/lookout-ml/lookout/services/archive"
@@ -17,7 +16,7 @@ import (
 // component is a service that `lookout run` can start, by name.
 type component struct {
 	name  string
-	build func(env service.Env, cfg config.Config) (service.Service, error)
+	build func(env service.Env, cfg Config) (service.Service, error)
 }
 
 // components lists every service in the order `lookout run` starts them.
@@ -26,25 +25,25 @@ type component struct {
 // in the local data folder, so it runs once per folder; the others are
 // singletons with standbys.
 var components = []component{
-	{"ingest", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"ingest", func(env service.Env, cfg Config) (service.Service, error) {
 		return ingest.New(env, cfg.Ingest), nil
 	}},
-	{"archive", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"archive", func(env service.Env, cfg Config) (service.Service, error) {
 		return archive.New(env, cfg.Archive)
 	}},
-	{"drift", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"drift", func(env service.Env, cfg Config) (service.Service, error) {
 		svc, err := drift.New(env, cfg.Drift)
 		return singleton(env, "drift", svc, err)
 	}},
-	{"canary", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"canary", func(env service.Env, cfg Config) (service.Service, error) {
 		svc, err := canary.New(env, cfg.Canary)
 		return singleton(env, "canary", svc, err)
 	}},
-	{"alert", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"alert", func(env service.Env, cfg Config) (service.Service, error) {
 		svc, err := alert.New(env, cfg.Alert)
 		return singleton(env, "alert", svc, err)
 	}},
-	{"feedback", func(env service.Env, cfg config.Config) (service.Service, error) {
+	{"feedback", func(env service.Env, cfg Config) (service.Service, error) {
 		svc, err := feedback.New(env, cfg.Feedback)
 		return singleton(env, "feedback", svc, err)
 	}},

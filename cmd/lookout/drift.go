@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/lookout-ml/lookout/pkg/config"
 	"github.com/lookout-ml/lookout/pkg/dataset"
 	"github.com/lookout-ml/lookout/pkg/drift"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -59,7 +58,7 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if model != "" && !event.IsValidModel(model) {
 		return fmt.Errorf("%w: --model %q is not a valid model name (letters, digits, '-' and '_')", errUsage, model)
 	}
-	cfg, err := config.Load(configPath)
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/lookout-ml/lookout/pkg/config"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 )
 
@@ -126,7 +125,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configPath, "config", "", "YAML configuration `file`")
 }
 
-func (f *clientFlags) load() (config.Config, error) { return config.Load(f.configPath) }
+func (f *clientFlags) load() (Config, error) { return loadConfig(f.configPath) }
 
 // connect opens a NATS connection and a JetStream context for a client
 // command.
@@ -144,7 +143,7 @@ func (f *clientFlags) connect(name string) (*nats.Conn, jetstream.JetStream, err
 }
 
 // subjects returns the subjects under the configured prefix.
-func subjectsFor(cfg config.Config) natsbus.Subjects { return natsbus.NewSubjects(cfg.NATS.Prefix) }
+func subjectsFor(cfg Config) natsbus.Subjects { return natsbus.NewSubjects(cfg.NATS.Prefix) }
 
 // newLogger returns a structured logger writing JSON lines to w, or
 // console-friendly lines when w is a terminal.

@@ -26,7 +26,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
-	"github.com/lookout-ml/lookout/pkg/config"
 	"github.com/lookout-ml/lookout/pkg/dashboard"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
@@ -84,7 +83,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			opts.only = append(opts.only, name)
 		}
 	}
-	cfg, err := config.Load(opts.configPath)
+	cfg, err := loadConfig(opts.configPath)
 	if err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // server), the streams, the HTTP endpoints and the services.
 type Main struct {
 	Options runOptions
-	Config  config.Config
+	Config  Config
 	Log     *zap.Logger
 	Stdout  io.Writer
 
@@ -115,6 +114,11 @@ type Main struct {
 // work), then the connection, then the embedded server.
 func (m *Main) Run(ctx context.Context) error {
 	defer m.close()
+	// Checked again here for a Main built without loadConfig: a bad value
+	// must fail before anything starts or connects.
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
 	url := m.Options.natsURL
 	if url == "" {
 		dataDir, err := filepath.Abs(m.Options.dataDir)

@@ -1,16 +1,32 @@
 package alert_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/lookout-ml/lookout/pkg/alerting"
-	"github.com/lookout-ml/lookout/pkg/config"
+	"github.com/lookout-ml/lookout/services/alert"
 )
 
+// file is the part of Lookout's configuration file this package reads.
+type file struct {
+	Alert alert.Config `yaml:"alert"`
+}
+
+// parse decodes YAML over cfg as lookout's config loader does (unknown
+// keys are errors).
+func parse(data []byte, cfg *file) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	return dec.Decode(cfg)
+}
+
 func TestConfigYAML(t *testing.T) {
-	cfg := config.Default()
-	err := config.Parse([]byte(`
+	cfg := file{Alert: alert.DefaultConfig()}
+	err := parse([]byte(`
 alert:
   group_wait: 10s
   no_data: 15m
@@ -46,7 +62,7 @@ alert:
 		t.Fatal(err)
 	}
 	// A typo is an error, not a silent default.
-	if err := config.Parse([]byte("alert:\n  sinks:\n    - {type: webhook, urll: x}\n"), &cfg); err == nil {
+	if err := parse([]byte("alert:\n  sinks:\n    - {type: webhook, urll: x}\n"), &cfg); err == nil {
 		t.Error("unknown sink key accepted")
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	judge "github.com/lookout-ml/lookout/pkg/canary"
 )
 
-// parse decodes YAML over the defaults as pkg/config does (unknown keys
+// parse decodes YAML over the defaults as lookout's config loader does (unknown keys
 // are errors).
 func parse(t *testing.T, text string) (Config, error) {
 	t.Helper()

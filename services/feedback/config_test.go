@@ -1,21 +1,36 @@
 package feedback_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/config"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
 	"github.com/lookout-ml/lookout/services/feedback"
 )
 
+// file is the part of Lookout's configuration file this package reads.
+type file struct {
+	Feedback feedback.Config `yaml:"feedback"`
+}
+
+// parse decodes YAML over cfg as lookout's config loader does (unknown
+// keys are errors).
+func parse(data []byte, cfg *file) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	return dec.Decode(cfg)
+}
+
 // TestFeedbackConfigYAML: every key of the feedback section parses.
 func TestFeedbackConfigYAML(t *testing.T) {
-	cfg := config.Default()
+	cfg := file{Feedback: feedback.DefaultConfig()}
 	if d := cfg.Feedback; d.Horizon != 7*24*time.Hour || d.MaxPredictions != 1_000_000 || d.Wait != time.Minute {
 		t.Fatalf("defaults %+v", d)
 	}
-	err := config.Parse([]byte(`
+	err := parse([]byte(`
 feedback:
   window: 30m
   window_labels: 500

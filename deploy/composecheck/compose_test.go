@@ -1,0 +1,56 @@
+// Package composecheck checks docker-compose.yml with the Compose
+// specification's own loader. It is a module of its own so that the
+// loader's dependencies stay out of Lookout's; `make test` runs it.
+package composecheck
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// TestComposeFileRunsEachComponentAlone parses docker-compose.yml with the
+// Compose specification's own loader (no Docker engine runs here) and
+// checks that every service but nats runs `lookout run --only <its name>`
+// against the nats service, built from deploy/Dockerfile. That each
+// component lookout knows has a service is checked in cmd/lookout
+// (TestComposeFileHasEveryComponent), which knows the components.
+func TestComposeFileRunsEachComponentAlone(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	content, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  root,
+		ConfigFiles: []types.ConfigFile{{Filename: "docker-compose.yml", Content: content}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("lookout", true) })
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	if _, ok := project.Services["nats"]; !ok {
+		t.Fatal("no nats service")
+	}
+	if len(project.Services) < 2 {
+		t.Fatal("no lookout service")
+	}
+	for name, svc := range project.Services {
+		if name == "nats" {
+			continue
+		}
+		cmd := []string(svc.Command)
+		i := slices.Index(cmd, "--only")
+		if len(cmd) == 0 || cmd[0] != "run" || i < 0 || i+1 >= len(cmd) || cmd[i+1] != name || !slices.Contains(cmd, "nats://nats:4222") {
+			t.Errorf("service %q runs %v, want lookout run --nats nats://nats:4222 --only %s", name, cmd, name)
+		}
+		if svc.Build == nil || svc.Build.Dockerfile != "deploy/Dockerfile" {
+			t.Errorf("service %q is not built from deploy/Dockerfile", name)
+		}
+	}
+}

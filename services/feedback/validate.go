@@ -1,0 +1,39 @@
+package feedback
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Validate checks the settings the feedback service cannot run with. Each
+// error starts with the key's path inside the `feedback` section; several
+// are joined. Zero is an error too: a key left out keeps its default, so
+// a zero can only have been written.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Window <= 0 {
+		add("window: must be positive, got %v", c.Window)
+	}
+	if c.WindowLabels < 1 {
+		add("window_labels: must be positive, got %d", c.WindowLabels)
+	}
+	if c.Horizon <= 0 {
+		add("horizon: must be positive, got %v", c.Horizon)
+	}
+	if c.MaxPredictions < 1 {
+		add("max_predictions: must be positive, got %d", c.MaxPredictions)
+	}
+	if c.Wait <= 0 {
+		add("wait: must be positive, got %v", c.Wait)
+	}
+	// A score is a probability; at 0 or 1 every (or no) score is positive.
+	if t := c.Threshold; math.IsNaN(t) || t <= 0 || t >= 1 {
+		add("threshold: must be in (0, 1), got %v", t)
+	}
+	if c.AckWait <= 0 {
+		add("ack_wait: must be positive, got %v", c.AckWait)
+	}
+	return errors.Join(errs...)
+}
