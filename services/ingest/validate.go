@@ -17,6 +17,12 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("max_in_flight: must be positive, got %d", c.MaxInFlight))
 	}
+	if c.MaxMessageBytes > 8<<20 {
+		errs = append(errs, fmt.Errorf("max_message_bytes: must be at most 8 MiB (the server's max payload), got %d", c.MaxMessageBytes))
+	}
+	if c.MaxDeliveries < 1 {
+		errs = append(errs, fmt.Errorf("max_deliveries: must be positive, got %d", c.MaxDeliveries))
+	}
 	if c.AckWait <= 0 {
 		errs = append(errs, fmt.Errorf("ack_wait: must be positive, got %v", c.AckWait))
 	}
