@@ -105,6 +105,7 @@ type Main struct {
 	registry *prometheus.Registry
 	http     *http.Server
 
+	health  *service.Health
 	mu      sync.Mutex
 	running map[string]bool
 }
@@ -173,8 +174,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	m.health = service.NewHealth()
 	env := service.Env{
-		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry,
+		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
 		DataDir: m.Options.dataDir,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -273,13 +275,20 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 	return nil
 }
 
-// healthz answers 200 while NATS is connected and every service runs.
+// healthz answers 200 while NATS is connected, every service runs and
+// every consumer works: a consumer deleted from outside, or failing, makes
+// it 503 until the consumer is back.
 func (m *Main) healthz(w http.ResponseWriter, _ *http.Request) {
+	parts, partsOK := m.health.Snapshot()
 	status := struct {
-		Status   string          `json:"status"`
-		NATS     string          `json:"nats"`
-		Services map[string]bool `json:"services"`
-	}{Status: "ok", NATS: m.nc.Status().String(), Services: map[string]bool{}}
+		Status    string            `json:"status"`
+		NATS      string            `json:"nats"`
+		Services  map[string]bool   `json:"services"`
+		Consumers map[string]string `json:"consumers"`
+	}{Status: "ok", NATS: m.nc.Status().String(), Services: map[string]bool{}, Consumers: parts}
+	if !partsOK {
+		status.Status = "degraded"
+	}
 	m.mu.Lock()
 	for name, on := range m.running {
 		status.Services[name] = on
