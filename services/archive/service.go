@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -65,6 +66,8 @@ type Service struct {
 	poisoned map[string]bool // file names of failed writes, never reused
 	in       chan jetstream.Msg
 	stopped  chan struct{}
+	consumer *natsbus.Durable
+	floor    atomic.Uint64 // the journal's floor, read when the consumer is recreated
 }
 
 var _ service.Service = (*Service)(nil)
@@ -100,12 +103,13 @@ func (s *Service) Root() string { return s.root }
 // window, acknowledges it and returns nil. Errors setting up the consumer
 // or the journal are returned.
 func (s *Service) Run(ctx context.Context) error {
-	// Setting up is not interrupted half way (between deleting and
-	// creating the consumer).
-	setupCtx, cancelSetup := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	cons, err := s.start(setupCtx)
+	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
+	err := s.openJournal(setupCtx)
 	cancelSetup()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer s.journal.close()
@@ -116,15 +120,52 @@ func (s *Service) Run(ctx context.Context) error {
 	s.stopped = make(chan struct{})
 	defer close(s.stopped)
 
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		select {
-		case s.in <- msg:
-		case <-s.stopped: // not acknowledged: delivered again later
-		}
-	}, jetstream.PullMaxMessages(4096))
-	if err != nil {
-		return fmt.Errorf("archive: consume: %w", err)
+	s.floor.Store(s.journal.header.Floor)
+	first := true
+	s.consumer = &natsbus.Durable{
+		JS:     s.env.JS,
+		Stream: s.env.Subjects.StreamName(natsbus.StreamPredictions),
+		Config: jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			Description:   "lookout archive: predictions to Parquet",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxAckPending: s.cfg.MaxPending,
+			MaxDeliver:    -1,
+			FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
+		},
+		// One archive per data folder: the consumer is recreated at the
+		// larger of the server's floor and the journal's, so what is not
+		// acknowledged comes at once.
+		Owned: true,
+		Floor: func(_ context.Context, server uint64) (uint64, error) {
+			floor := max(server, s.floor.Load())
+			if !first {
+				// Recreated after someone deleted it: the main loop owns
+				// the journal now, and compacts it on its own.
+				return floor, nil
+			}
+			first = false
+			// The floor goes to the journal before the consumer is
+			// deleted, so a crash in between still starts from it. No
+			// message has been taken yet, so the journal is not in use.
+			if err := s.journal.compact(floor); err != nil {
+				return 0, fmt.Errorf("archive: %w", err)
+			}
+			return floor, nil
+		},
+		Log:    s.env.Log,
+		Health: s.env.Health.Reporter("archive"),
 	}
+	consumed := make(chan error, 1)
+	go func() {
+		consumed <- s.consumer.Consume(ctx, func(msg jetstream.Msg) {
+			select {
+			case s.in <- msg:
+			case <-s.stopped: // not acknowledged: delivered again later
+			}
+		})
+	}()
 	s.env.Log.Info("archive started", zap.String("root", s.root), zap.Duration("window", s.cfg.Window), zap.Int("max_rows", s.cfg.MaxRows))
 
 	tick := time.NewTicker(min(max(s.cfg.Window/20, 10*time.Millisecond), time.Second))
@@ -142,20 +183,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if now.Sub(lastCompact) >= 30*time.Second {
 				lastCompact = now
-				s.compact(ctx, cons)
+				s.compact()
 			}
-		case <-ctx.Done():
-			cc.Drain()
-			closed := cc.Closed()
-		drain:
-			for {
-				select {
-				case msg := <-s.in:
-					s.take(msg)
-				case <-closed:
-					break drain
-				}
-			}
+		case err := <-consumed:
+			// Ended: by ctx (the consumer drained what it had delivered)
+			// or because it could not be recreated.
 			for {
 				select {
 				case msg := <-s.in:
@@ -168,86 +200,42 @@ func (s *Service) Run(ctx context.Context) error {
 			for _, w := range s.sortedWindows() {
 				s.flush(w, reasonShutdown)
 			}
+			if err != nil {
+				return fmt.Errorf("archive: %w", err)
+			}
 			s.env.Log.Info("archive stopped")
 			return nil
 		}
 	}
 }
 
-// start opens the journal and (re)creates the consumer at the
-// acknowledgement floor, so that what is not acknowledged comes at once.
-func (s *Service) start(ctx context.Context) (jetstream.Consumer, error) {
+// openJournal opens the journal of the files written and removes the
+// temporary files a crash left.
+func (s *Service) openJournal(ctx context.Context) error {
 	streamName := s.env.Subjects.StreamName(natsbus.StreamPredictions)
 	stream, err := s.env.JS.Stream(ctx, streamName)
 	if err != nil {
-		return nil, fmt.Errorf("archive: stream %s: %w", streamName, err)
+		return fmt.Errorf("archive: stream %s: %w", streamName, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("archive: stream %s: %w", streamName, err)
+		return fmt.Errorf("archive: stream %s: %w", streamName, err)
 	}
 	j, err := openJournal(filepath.Join(s.state, "journal.jsonl"), s.root, journalHeader{
 		Stream: streamName, Created: info.Created.UTC().Format(time.RFC3339Nano),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	floor := j.header.Floor
-	old, err := stream.Consumer(ctx, ConsumerName)
-	exists := err == nil
-	switch {
-	case exists:
-		ci, err := old.Info(ctx)
-		if err != nil {
-			j.close()
-			return nil, fmt.Errorf("archive: consumer: %w", err)
-		}
-		floor = max(floor, ci.AckFloor.Stream)
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-	default:
-		j.close()
-		return nil, fmt.Errorf("archive: consumer: %w", err)
-	}
-	// The floor goes to the journal before the consumer is deleted, so a
-	// crash in between still starts from it.
-	if err := j.compact(floor); err != nil {
-		j.close()
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	if exists {
-		if err := stream.DeleteConsumer(ctx, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			j.close()
-			return nil, fmt.Errorf("archive: recreate consumer: %w", err)
-		}
+		return fmt.Errorf("archive: %w", err)
 	}
 	removed, err := archive.RemoveTemp(s.root)
 	if err != nil {
 		j.close()
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	cfg := jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "lookout archive: predictions to Parquet",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxAckPending: s.cfg.MaxPending,
-		MaxDeliver:    -1,
-		FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	if floor > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = floor + 1
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		j.close()
-		return nil, fmt.Errorf("archive: consumer: %w", err)
+		return fmt.Errorf("archive: %w", err)
 	}
 	s.journal = j
-	s.env.Log.Info("archive consumer ready", zap.String("stream", streamName), zap.Uint64("ack_floor", floor),
+	s.env.Log.Info("archive journal open", zap.String("stream", streamName), zap.Uint64("floor", j.header.Floor),
 		zap.Int("journal_files", len(j.entries)), zap.Int("temp_files_removed", removed))
-	return cons, nil
+	return nil
 }
 
 // take buffers one message, or acknowledges it at once when it is not to
@@ -410,18 +398,14 @@ func (s *Service) writeFile(model string, date time.Time, rows []*event.Predicti
 
 // compact drops journal entries that the consumer's acknowledgement floor
 // has passed, and records the floor.
-func (s *Service) compact(ctx context.Context, cons jetstream.Consumer) {
-	infoCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	info, err := cons.Info(infoCtx)
-	if err != nil {
-		s.env.Log.Debug("archive: consumer info for journal compaction", zap.Error(err))
+func (s *Service) compact() {
+	floor := s.consumer.AckFloor()
+	if floor <= s.journal.header.Floor {
 		return
 	}
-	if info.AckFloor.Stream <= s.journal.header.Floor {
-		return
-	}
-	if err := s.journal.compact(info.AckFloor.Stream); err != nil {
+	if err := s.journal.compact(floor); err != nil {
 		s.env.Log.Warn("archive: journal compaction failed", zap.Error(err))
+		return
 	}
+	s.floor.Store(floor)
 }

@@ -459,3 +459,38 @@ func TestJournalCompactsAndResets(t *testing.T) {
 		t.Errorf("journal of an earlier stream still applies: committed(12)=%v floor=%d", j.committed(12), j.header.Floor)
 	}
 }
+
+// Deleting the archive's consumer from outside (`nats consumer rm
+// LOOKOUT_PREDICTIONS archive`) used to stop archiving silently. It is
+// recreated at its floor: what came before and after is archived, once.
+func TestArchiveRecreatesDeletedConsumer(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	data := t.TempDir()
+	startService(t, nc, js, data, Config{Window: 50 * time.Millisecond, MaxRows: 5})
+	now := time.Now()
+	var before, after []*event.Prediction
+	for i := range 20 {
+		before = append(before, prediction("m", i, now))
+		after = append(after, prediction("m", 100+i, now))
+	}
+	publishPredictions(t, js, before, nil)
+	root := filepath.Join(data, "archive")
+	waitForRows(t, root, len(before))
+	stream := natsbus.NewSubjects("").StreamName(natsbus.StreamPredictions)
+	// Whether or not the floor was seen before the delete, the journal
+	// keeps redelivered rows from being written twice.
+	if err := js.DeleteConsumer(context.Background(), stream, ConsumerName); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		_, err := js.Consumer(context.Background(), stream, ConsumerName)
+		return err
+	})
+	publishPredictions(t, js, after, nil)
+	ids := waitForRows(t, root, len(before)+len(after))
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s archived %d times", id, n)
+		}
+	}
+}
