@@ -209,21 +209,9 @@ func TestRestartRebuildsOpenWindow(t *testing.T) {
 	g.publish(t, js, 1600)
 	waitReports(t, js, "churn", 1)
 	// The service has read the 600 events of the open window once it has
-	// acknowledged everything before them.
-	natstest.WaitFor(t, 30*time.Second, func() error {
-		c, err := js.Consumer(context.Background(), subjects.StreamName(natsbus.StreamPredictions), driftsvc.ConsumerName)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.Delivered.Stream != 1600 || info.AckFloor.Stream != 1000 {
-			return fmt.Errorf("delivered %d, ack floor %d", info.Delivered.Stream, info.AckFloor.Stream)
-		}
-		return nil
-	})
+	// acknowledged them: they are checkpointed, and read again from the
+	// stream at the next start.
+	consumerAcked(t, js, 1600)
 	stop()
 
 	startDrift(t, nc, js, cfg)
@@ -342,5 +330,65 @@ func TestRollingHistorySurvivesRestart(t *testing.T) {
 	}
 	if src := got[2].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[2].Reference.Count != 1500 {
 		t.Errorf("rolling reference after the restart: %q, %d rows", src, got[2].Reference.Count)
+	}
+}
+
+// consumerAcked waits until the drift consumer has acknowledged every one
+// of n stored predictions.
+func consumerAcked(t *testing.T, js jetstream.JetStream, n uint64) {
+	t.Helper()
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		c, err := js.Consumer(context.Background(), subjects.StreamName(natsbus.StreamPredictions), driftsvc.ConsumerName)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream != n {
+			return fmt.Errorf("delivered %d, ack floor %d, want %d", info.Delivered.Stream, info.AckFloor.Stream, n)
+		}
+		return nil
+	})
+}
+
+// TestMaxAckPendingSmallerThanWindow: with drift.max_ack_pending (100)
+// far below window_events (1000), reports still come (the old service
+// held every event of an open window unacknowledged and stalled at 100),
+// across a restart in the middle of a window, with every event in exactly
+// one report.
+func TestMaxAckPendingSmallerThanWindow(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.WindowEvents = 1000
+	cfg.Window = time.Hour
+	cfg.MaxAckPending = 100
+	stop := startDrift(t, nc, js, cfg)
+
+	g := newGenerator(11)
+	g.publish(t, js, 1500)
+	waitReports(t, js, "churn", 1)
+	// Everything is acknowledged, the 500 events of the open window too:
+	// they are rebuilt from the stream after a restart.
+	consumerAcked(t, js, 1500)
+	stop()
+
+	startDrift(t, nc, js, cfg)
+	g.publish(t, js, 1500)
+	got := waitReports(t, js, "churn", 3)
+	var ends []time.Time
+	for i, r := range got {
+		if r.Window.Count != 1000 {
+			t.Errorf("window %d holds %d events, want 1000", i+1, r.Window.Count)
+		}
+		if i > 0 && !r.Window.Start.After(ends[i-1]) {
+			t.Errorf("window %d starts at %v, not after the previous end %v: events doubled", i+1, r.Window.Start, ends[i-1])
+		}
+		ends = append(ends, r.Window.End)
+	}
+	// The first and last events' times bound the reports: none lost.
+	if !got[0].Window.Start.Equal(g.base.Add(time.Millisecond)) || !got[2].Window.End.Equal(g.base.Add(3000*time.Millisecond)) {
+		t.Errorf("reports span %v to %v", got[0].Window.Start, got[2].Window.End)
 	}
 }
