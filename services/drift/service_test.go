@@ -86,6 +86,30 @@ func (g *generator) publish(t *testing.T, js jetstream.JetStream, n int) {
 	}
 }
 
+// publishAt stores one prediction per event time given, in that order.
+func (g *generator) publishAt(t *testing.T, js jetstream.JetStream, ts ...time.Time) {
+	t.Helper()
+	for _, at := range ts {
+		p := g.next()
+		p.TsUnixNano = at.UnixNano()
+		msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, p.Model))
+		msg.Data = event.AppendJSON(nil, p)
+		msg.Header.Set(jetstream.MsgIDHeader, p.Id)
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// every returns n times from start, step apart.
+func every(start time.Time, step time.Duration, n int) []time.Time {
+	out := make([]time.Time, n)
+	for i := range out {
+		out[i] = start.Add(time.Duration(i) * step)
+	}
+	return out
+}
+
 // reports returns the drift reports stored for a model, in order.
 func reports(t *testing.T, js jetstream.JetStream, model string) []drift.Report {
 	t.Helper()
@@ -390,5 +414,60 @@ func TestMaxAckPendingSmallerThanWindow(t *testing.T) {
 	// The first and last events' times bound the reports: none lost.
 	if !got[0].Window.Start.Equal(g.base.Add(time.Millisecond)) || !got[2].Window.End.Equal(g.base.Add(3000*time.Millisecond)) {
 		t.Errorf("reports span %v to %v", got[0].Window.Start, got[2].Window.End)
+	}
+}
+
+// TestIdleTimeoutClosesQuietModel: a model that falls quiet, its window
+// neither full nor passed by its watermark (no later event), is reported
+// once its event time has not advanced for idle_timeout, with every event.
+func TestIdleTimeoutClosesQuietModel(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = time.Hour
+	cfg.WindowEvents = 100000
+	cfg.IdleTimeout = 300 * time.Millisecond
+	startDrift(t, nc, js, cfg)
+
+	g := newGenerator(12)
+	g.publish(t, js, 150)
+	got := waitReports(t, js, "churn", 1)
+	if got[0].Window.Count != 150 {
+		t.Errorf("idle window holds %d events, want 150", got[0].Window.Count)
+	}
+}
+
+// TestOutOfOrderWithinLateness: events that come out of order, but within
+// allowed_lateness, land in their own event-time window even after a later
+// window opened; an event older than a closed window is dropped, in no
+// report.
+func TestOutOfOrderWithinLateness(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = 10 * time.Second
+	cfg.WindowEvents = 100000
+	cfg.IdleTimeout = time.Hour // only the watermark closes here
+	cfg.ReferenceMinEvents = 1
+	startDrift(t, nc, js, cfg)
+
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	g := newGenerator(13)
+	g.publishAt(t, js, every(base, 10*time.Millisecond, 100)...)                     // window A [10:00:00, 10:00:10)
+	g.publishAt(t, js, every(base.Add(15*time.Second), 10*time.Millisecond, 100)...) // window B
+	g.publishAt(t, js, every(base.Add(5*time.Second), 10*time.Millisecond, 50)...)   // A again, 10s late
+	g.publishAt(t, js, base.Add(90*time.Second))                                     // watermark 10:00:30: A and B close
+	got := waitReports(t, js, "churn", 2)
+	if got[0].Window.Count != 150 || !got[0].Window.Start.Equal(base) || !got[0].Window.End.Equal(base.Add(5*time.Second+490*time.Millisecond)) {
+		t.Errorf("window A: %+v, want 150 events from %v", got[0].Window, base)
+	}
+	if got[1].Window.Count != 100 || !got[1].Window.Start.Equal(base.Add(15*time.Second)) {
+		t.Errorf("window B: %+v, want 100 events from 10:00:15", got[1].Window)
+	}
+
+	g.publishAt(t, js, base.Add(time.Second)) // A closed: late, dropped
+	g.publishAt(t, js, base.Add(90*time.Second+time.Millisecond))
+	g.publishAt(t, js, base.Add(160*time.Second)) // watermark 10:01:40 closes [10:01:30, 10:01:40)
+	got = waitReports(t, js, "churn", 3)
+	if got[2].Window.Count != 2 || !got[2].Window.Start.Equal(base.Add(90*time.Second)) {
+		t.Errorf("window after the late event: %+v, want the 2 events from 10:01:30", got[2].Window)
 	}
 }
