@@ -471,3 +471,40 @@ func TestOutOfOrderWithinLateness(t *testing.T) {
 		t.Errorf("window after the late event: %+v, want the 2 events from 10:01:30", got[2].Window)
 	}
 }
+
+// TestRestartWithSeveralOpenWindows: a restart while a model has two
+// windows open (the rest of a span whose first part closed full, and a
+// later span) rebuilds both from the stream, and an out-of-order event
+// after the restart still joins the older one; no event is reported twice.
+func TestRestartWithSeveralOpenWindows(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = 10 * time.Second
+	cfg.WindowEvents = 60
+	cfg.IdleTimeout = time.Hour
+	cfg.ReferenceMinEvents = 1
+	stop := startDrift(t, nc, js, cfg)
+
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	g := newGenerator(14)
+	g.publishAt(t, js, every(base, 10*time.Millisecond, 100)...)                    // A: 60 full, 40 open
+	g.publishAt(t, js, every(base.Add(15*time.Second), 10*time.Millisecond, 30)...) // B: 30 open
+	waitReports(t, js, "churn", 1)
+	consumerAcked(t, js, 130)
+	stop()
+
+	startDrift(t, nc, js, cfg)
+	g.publishAt(t, js, every(base.Add(5*time.Second), 10*time.Millisecond, 10)...) // A again, out of order
+	g.publishAt(t, js, base.Add(90*time.Second))                                   // watermark 10:00:30
+	got := waitReports(t, js, "churn", 3)
+	var counts []int
+	for _, r := range got {
+		counts = append(counts, r.Window.Count)
+	}
+	if !slices.Equal(counts, []int{60, 50, 30}) {
+		t.Errorf("window counts %v, want [60 50 30]", counts)
+	}
+	if !got[2].Window.Start.Equal(base.Add(15 * time.Second)) {
+		t.Errorf("third window starts %v, want 10:00:15", got[2].Window.Start)
+	}
+}
