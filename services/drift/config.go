@@ -24,12 +24,26 @@ const (
 // DefaultReferenceMinEvents is the default of ReferenceMinEvents.
 const DefaultReferenceMinEvents = 100
 
+// DefaultAllowedLateness is the default of AllowedLateness.
+const DefaultAllowedLateness = time.Minute
+
 // Config tunes the drift service. YAML section `drift`.
 type Config struct {
-	// Window closes a drift window after this long ...
+	// Window is the length of a drift window in event time (the events'
+	// ts); windows are aligned to it (pkg/window) ...
 	Window time.Duration `yaml:"window"`
-	// WindowEvents ... or after this many events, whichever comes first.
+	// WindowEvents ... and one closes early once it holds this many
+	// events.
 	WindowEvents int `yaml:"window_events"`
+	// AllowedLateness is how far behind a model's latest event time an
+	// event may come and still join its window (default 1m): a window
+	// closes when the latest event time passes its end by this much. Later
+	// events are dropped and counted (lookout_drift_late_total).
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// IdleTimeout closes a model's open windows once its event time has
+	// not advanced for this long in wall time (default: window), so that
+	// a model that fell quiet still gets its last report.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Reference is first-window (default), rolling or pinned. A pinned
 	// reference, once set for a model, is used in every mode.
 	Reference string `yaml:"reference"`
@@ -47,10 +61,12 @@ type Config struct {
 	Roles []string `yaml:"roles"`
 	// AckWait is how long JetStream waits before it redelivers an
 	// unacknowledged prediction; default window + 1m. Predictions are
-	// acknowledged once their window's report is stored.
+	// acknowledged in batches as they are read; open windows are rebuilt
+	// from the stream after a restart.
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxAckPending bounds the predictions delivered and not yet
-	// acknowledged (those in open windows); default -1, no limit.
+	// acknowledged; default -1, no limit. Any value works: acknowledging
+	// does not wait for windows to close.
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// Rules say when a feature drifted.
 	Rules Rules `yaml:"rules"`
@@ -108,13 +124,14 @@ type ConfidenceRules struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Window:         5 * time.Minute,
-		WindowEvents:   10000,
-		Reference:      ReferenceFirstWindow,
-		RollingWindows: 3,
-		SampleCap:      drift.DefaultSampleCap,
-		Roles:          []string{"production"},
-		MaxAckPending:  -1,
+		Window:          5 * time.Minute,
+		WindowEvents:    10000,
+		AllowedLateness: DefaultAllowedLateness,
+		Reference:       ReferenceFirstWindow,
+		RollingWindows:  3,
+		SampleCap:       drift.DefaultSampleCap,
+		Roles:           []string{"production"},
+		MaxAckPending:   -1,
 	}
 }
 
@@ -133,6 +150,14 @@ func (c Config) withDefaults() (Config, error) {
 	case ReferenceFirstWindow, ReferenceRolling, ReferencePinned:
 	default:
 		return c, fmt.Errorf("drift config: reference %q: want %s, %s or %s", c.Reference, ReferenceFirstWindow, ReferenceRolling, ReferencePinned)
+	}
+	if c.AllowedLateness <= 0 {
+		c.AllowedLateness = def.AllowedLateness
+	}
+	if c.IdleTimeout <= 0 {
+		// A window's length: live traffic (ts close to the wall clock)
+		// cannot be idle that long before the window's span is over.
+		c.IdleTimeout = c.Window
 	}
 	if c.RollingWindows <= 0 {
 		c.RollingWindows = def.RollingWindows

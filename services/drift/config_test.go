@@ -15,7 +15,8 @@ func TestConfigDefaultsAndRules(t *testing.T) {
 	}
 	// Defaults fill the gaps; the reference needs at most window_events.
 	if cfg.Reference != ReferenceFirstWindow || cfg.SampleCap != drift.DefaultSampleCap || cfg.ReferenceMinEvents != 50 ||
-		cfg.AckWait != 2*time.Minute || cfg.MaxAckPending != -1 || len(cfg.Roles) != 1 {
+		cfg.AckWait != 2*time.Minute || cfg.MaxAckPending != -1 || len(cfg.Roles) != 1 ||
+		cfg.AllowedLateness != time.Minute || cfg.IdleTimeout != time.Minute {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	cases := []struct {

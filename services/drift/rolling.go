@@ -99,7 +99,7 @@ func (s *Service) loadRolling(m *modelState) {
 		}
 	}
 	for _, seq := range slices.Sorted(maps.Keys(bySeq)) {
-		if w := bySeq[seq]; w.features != nil && seq <= m.lastClosedSeq {
+		if w := bySeq[seq]; w.features != nil && seq <= m.ck.ClosedFirst {
 			m.history = append(m.history, w)
 		}
 	}

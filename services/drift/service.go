@@ -1,19 +1,30 @@
 // Package drift is the streaming drift service: it reads
-// lookout.predictions.*, keeps one tumbling window per model (closed by
-// count or time), and for each closed window publishes a drift report
-// (pkg/drift) on lookout.drift.<model>.
+// lookout.predictions.*, cuts each model's predictions into tumbling
+// event-time windows (pkg/window: aligned to drift.window on the events'
+// ts, closed when the model's watermark passes their end, when they hold
+// drift.window_events, or when the model falls idle), and for each closed
+// window publishes a drift report (pkg/drift) on lookout.drift.<model>.
 //
-// Delivery and restarts: the service reads with a durable consumer whose
-// ack policy is AckAll, and acknowledges a prediction only once the report
-// of its window is stored, by acknowledging the last message before the
-// oldest window still open. A crash therefore leaves every open window's
-// events unacknowledged; at start the service recreates its consumer from
-// the ack floor, so those events are delivered again at once and the
-// windows rebuilt. Each report carries a Nats-Msg-Id made of the model
-// and the window's first stream sequence, so a report published again
-// after a crash is dropped as a duplicate, and a key-value bucket keeps
-// each model's last reported sequence, so that older events are not
-// reported twice.
+// Delivery and restarts. Holding a window's events unacknowledged until
+// its report is stored (what the service once did) ties the number of
+// pending acknowledgements to the window's size: with max_ack_pending
+// below it the consumer stalls, the window never fills, no newer event
+// moves the watermark, and nothing is reported. So the service does not
+// use acknowledgements to keep open windows: the predictions stream
+// (limits retention) already keeps every event durably, and what a window
+// needs beyond its events is small. The service acknowledges (AckAll) in
+// batches as it reads, and before each acknowledgement it stores, per
+// model, a checkpoint in a key-value bucket: the first stream sequence of
+// the model's oldest open window, the sequences up to which its events are
+// all in closed windows, and the window assigner's state (watermark, part
+// numbers). A checkpoint is also stored as soon as a window's report is.
+// At start the service recreates its consumer at the lowest of its ack
+// floor and the checkpoints' first open sequences, so the open windows'
+// events are delivered again at once and, replayed through the restored
+// assigner, land in the same windows; events of closed windows are
+// skipped. Each report carries a Nats-Msg-Id made of the model and the
+// window's first stream sequence, so a report published again after a
+// crash (before its checkpoint was stored) is dropped as a duplicate.
 //
 // References live in a JetStream Object Store bucket (References): pinned
 // ones set with `lookout reference set`, and those the service learned, so
@@ -25,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -40,19 +52,24 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
+	ew "github.com/lookout-ml/lookout/pkg/window"
 )
 
 // ConsumerName is the drift service's durable consumer on the predictions
 // stream. One drift process reads it at a time: windows live in memory.
 const ConsumerName = "drift"
 
-// StateRole names the key-value bucket of each model's last reported
-// stream sequence: <PREFIX>_DRIFT_STATE.
+// StateRole names the key-value bucket of each model's checkpoint:
+// <PREFIX>_DRIFT_STATE.
 const StateRole = "DRIFT_STATE"
 
 // HeaderWindowSeq is set on each report: the stream sequences of the
 // window's first and last events, "first-last".
 const HeaderWindowSeq = "Lookout-Window-Seq"
+
+// maxAckBatch is the most predictions read before they are acknowledged
+// (they are also acknowledged on every tick, at most a second apart).
+const maxAckBatch = 256
 
 // Service is the drift service.
 type Service struct {
@@ -66,21 +83,28 @@ type Service struct {
 	refs  *References
 	state jetstream.KeyValue
 
-	mu      sync.Mutex
-	models  map[string]*modelState
-	lastSeq uint64        // highest stream sequence handled
-	prevMsg jetstream.Msg // last message handled
-	ackSeq  uint64        // highest sequence acknowledged
-	pending uint64        // NumPending of the last message: 0 when caught up
-	ctx     context.Context
-	now     func() time.Time
+	mu       sync.Mutex
+	win      *ew.Assigner[*window]
+	models   map[string]*modelState
+	ckpts    map[string]checkpoint // read at start, taken up when a model is first seen
+	dirty    map[string]*modelState
+	lastSeq  uint64        // highest stream sequence handled
+	lastMsg  jetstream.Msg // the message of lastSeq
+	ackSeq   uint64        // highest sequence acknowledged
+	unacked  int           // messages handled since the last acknowledgement
+	ackBatch int
+	pending  uint64 // NumPending of the last message: 0 when caught up
+	replayTo uint64 // the last sequence the previous process was delivered
+	stopping bool   // a report could not be stored: acknowledge nothing more
+	ctx      context.Context
+	now      func() time.Time
 }
 
 // modelState is what the service knows of one model.
 type modelState struct {
-	name          string
-	win           *window
-	lastClosedSeq uint64 // reported before (from the state bucket)
+	name    string
+	ck      checkpoint // as last stored, plus what closed since
+	handled uint64     // the model's last sequence handled
 
 	loaded      bool
 	featureRef  *drift.Dataset
@@ -103,24 +127,40 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	win, err := ew.New[*window](ew.Config{
+		Size: cfg.Window, MaxEvents: cfg.WindowEvents,
+		AllowedLateness: cfg.AllowedLateness, IdleTimeout: cfg.IdleTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drift config: %w", err)
+	}
 	roles := map[string]bool{}
 	for _, r := range cfg.Roles {
 		roles[r] = true
 	}
+	batch := maxAckBatch
+	if cfg.MaxAckPending > 0 {
+		// Acknowledge well before the server stops delivering.
+		batch = max(1, min(batch, cfg.MaxAckPending/2))
+	}
 	return &Service{
-		env:     env,
-		cfg:     cfg,
-		opts:    cfg.Options(),
-		sample:  drift.SampleOptions{Cap: cfg.SampleCap},
-		roles:   roles,
-		metrics: newMetrics(env.Metrics),
-		models:  map[string]*modelState{},
-		now:     time.Now,
+		env:      env,
+		cfg:      cfg,
+		opts:     cfg.Options(),
+		sample:   drift.SampleOptions{Cap: cfg.SampleCap},
+		roles:    roles,
+		metrics:  newMetrics(env.Metrics),
+		win:      win,
+		models:   map[string]*modelState{},
+		ckpts:    map[string]checkpoint{},
+		dirty:    map[string]*modelState{},
+		ackBatch: batch,
+		now:      time.Now,
 	}, nil
 }
 
-// Run consumes predictions until ctx is cancelled. Open windows are left
-// unacknowledged on the way out: the next start rebuilds them.
+// Run consumes predictions until ctx is cancelled. Open windows are
+// rebuilt from the stream at the next start.
 func (s *Service) Run(ctx context.Context) error {
 	s.ctx = ctx
 	var err error
@@ -132,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	stateName := s.env.Subjects.StreamName(StateRole)
 	s.state, err = s.env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: stateName, Description: "lookout drift: last reported stream sequence per model",
+		Bucket: stateName, Description: "lookout drift: each model's window checkpoint",
 		History: 1, Storage: jetstream.FileStorage, Replicas: natsbus.Replicas(ctx, s.env.JS, s.env.Subjects),
 	})
 	if err != nil {
@@ -141,7 +181,14 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("drift: state bucket %s: %w", stateName, err)
 	}
-	cons, startSeq, err := s.consumer(ctx)
+	resume, err := s.loadCheckpoints(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("drift: state bucket %s: %w", stateName, err)
+	}
+	cons, startSeq, err := s.consumer(ctx, resume)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -154,9 +201,10 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.env.Log.Info("drift started", zap.String("consumer", ConsumerName), zap.Uint64("from_seq", startSeq),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_events", s.cfg.WindowEvents),
+		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.String("reference", s.cfg.Reference), zap.Int("sample_cap", s.cfg.SampleCap))
 
-	tick := time.NewTicker(min(s.cfg.Window/4, time.Second))
+	tick := time.NewTicker(max(time.Millisecond, min(s.cfg.IdleTimeout/4, time.Second)))
 	defer tick.Stop()
 	for {
 		select {
@@ -164,11 +212,10 @@ func (s *Service) Run(ctx context.Context) error {
 			cc.Stop()
 			<-cc.Closed()
 			s.mu.Lock()
+			s.ack(true) // what was read is checkpointed: no need to read it again
 			open := 0
-			for _, m := range s.models {
-				if m.win != nil {
-					open++
-				}
+			for name := range s.models {
+				open += len(s.win.Open(name))
 			}
 			s.mu.Unlock()
 			s.env.Log.Info("drift stopped; open windows are rebuilt at the next start", zap.Int("open_windows", open))
@@ -179,10 +226,45 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// loadCheckpoints reads every model's checkpoint and returns the lowest
+// first sequence of an open window (0: none open).
+func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
+	names, err := s.state.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var resume uint64
+	for _, name := range names {
+		e, err := s.state.Get(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		ck, err := parseCheckpoint(e.Value())
+		if err != nil {
+			// Starting over for one model beats not starting: its open
+			// window is rebuilt from what is delivered from now on.
+			s.env.Log.Warn("drift: unreadable model checkpoint; ignored", zap.String("model", name), zap.Error(err))
+			continue
+		}
+		s.ckpts[name] = ck
+		if ck.From > 0 && (resume == 0 || ck.From < resume) {
+			resume = ck.From
+		}
+	}
+	return resume, nil
+}
+
 // consumer (re)creates the durable consumer so that it starts right after
-// its ack floor: the events of windows open when the last process stopped
-// are delivered again at once, not after AckWait.
-func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, uint64, error) {
+// its ack floor, or earlier at resume (the first event of the oldest open
+// window): the events of windows open when the last process stopped are
+// delivered again at once.
+func (s *Service) consumer(ctx context.Context, resume uint64) (jetstream.Consumer, uint64, error) {
 	stream := s.env.Subjects.StreamName(natsbus.StreamPredictions)
 	cfg := jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -198,16 +280,23 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, uint64, err
 	old, err := s.env.JS.Consumer(ctx, stream, ConsumerName)
 	switch {
 	case err == nil:
-		floor := old.CachedInfo().AckFloor.Stream
+		info := old.CachedInfo()
+		s.replayTo = info.Delivered.Stream
 		if err := s.env.JS.DeleteConsumer(ctx, stream, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, 0, err
 		}
-		if floor > 0 {
-			start = floor + 1
+		start = info.AckFloor.Stream + 1
+		if resume > 0 && resume < start {
+			start = resume
+		}
+		if start > 1 {
 			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 			cfg.OptStartSeq = start
+		} else {
+			start = 0
 		}
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		// From the beginning: the checkpoints skip what was reported.
 	default:
 		return nil, 0, err
 	}
@@ -215,8 +304,8 @@ func (s *Service) consumer(ctx context.Context) (jetstream.Consumer, uint64, err
 	return c, start, err
 }
 
-// handle adds one prediction to its model's window, closing windows that
-// are due.
+// handle adds one prediction to its model's event-time window, closing
+// the windows that are due, and acknowledges in batches.
 func (s *Service) handle(msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -228,14 +317,13 @@ func (s *Service) handle(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	s.pending = meta.NumPending
 	if seq <= s.lastSeq {
-		// Delivered again after AckWait while its window is open: it is
-		// in the window already.
+		// Delivered again after AckWait: handled already.
 		s.metrics.redelivered.Inc()
 		return
 	}
-	s.lastSeq = seq
-	prev := s.prevMsg
-	s.prevMsg = msg
+	s.lastSeq, s.lastMsg = seq, msg
+	s.unacked++
+	defer s.ack(false)
 
 	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
 		SubjectModel: s.env.Subjects.Model(msg.Subject()),
@@ -252,63 +340,69 @@ func (s *Service) handle(msg jetstream.Msg) {
 		return
 	}
 	m := s.model(p.GetModel())
-	if seq <= m.lastClosedSeq {
+	m.handled = seq
+	ts := time.Unix(0, p.GetTsUnixNano())
+	if seq <= m.ck.Done || seq <= m.ck.Through[s.win.Start(ts).UnixNano()] ||
+		(seq <= s.replayTo && s.win.IsLate(m.name, ts)) {
+		// Read again after a restart, and in a window reported before
+		// (or dropped as late before, and counted then).
 		s.metrics.skipped.WithLabelValues("reported").Inc()
 		return
 	}
-	if m.win != nil && !meta.Timestamp.Before(m.win.firstStored.Add(s.cfg.Window)) {
-		if !s.close(m, "time") {
+	w, closed := s.win.Add(m.name, ts, s.now())
+	if w == nil {
+		s.metrics.late.Inc()
+		s.env.Log.Debug("drift: late prediction dropped; its window is closed", zap.String("model", m.name),
+			zap.Uint64("seq", seq), zap.Time("ts", ts))
+	} else {
+		if w.Events == 1 {
+			w.Value = newWindow(seq, meta.Timestamp, s.sample)
+			if m.ck.From == 0 {
+				// The stored checkpoint says no window is open: store one
+				// that says where this one starts before acknowledging it.
+				s.dirty[m.name] = m
+			}
+		}
+		w.Value.add(seq, p)
+		s.metrics.events.Inc()
+	}
+	for _, c := range closed {
+		if !s.close(m, c) {
 			return
 		}
 	}
-	if m.win == nil {
-		m.win = newWindow(seq, meta.Timestamp, s.sample)
-		m.win.ackBefore = prev
-	}
-	m.win.add(seq, p)
-	s.metrics.events.Inc()
-	if m.win.rows >= s.cfg.WindowEvents {
-		s.close(m, "count")
-	}
 }
 
-// closeDue closes the windows whose time is up, once the consumer has
-// caught up with the stream (so that a window being rebuilt after a
-// restart is not closed half-full), and acknowledges what no open window
-// holds.
+// closeDue closes the windows of models whose event time has not advanced
+// for the idle timeout, and acknowledges what was read. While windows are
+// rebuilt after a restart (the stream is read again up to where the last
+// process was), idle windows are not closed: they are still filling.
 func (s *Service) closeDue() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending > 0 {
-		return
-	}
-	now := s.now()
-	names := make([]string, 0, len(s.models))
-	for name, m := range s.models {
-		if m.win != nil && !now.Before(m.win.firstStored.Add(s.cfg.Window)) {
-			names = append(names, name)
+	if s.lastSeq >= s.replayTo || s.pending == 0 {
+		for _, c := range s.win.CloseIdle(s.now()) {
+			if !s.close(s.model(c.Key), c) {
+				return
+			}
 		}
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		if !s.close(s.models[name], "time") {
-			return
-		}
-	}
-	s.ackFloor()
+	s.ack(true)
 }
 
-// model returns the state of a model, reading its last reported sequence
-// the first time.
+// model returns the state of a model, taking up its checkpoint the first
+// time.
 func (s *Service) model(name string) *modelState {
 	if m, ok := s.models[name]; ok {
 		return m
 	}
 	m := &modelState{name: name, versionRefs: map[string]*drift.Dataset{}, versionSrc: map[string]string{}}
-	if e, err := s.state.Get(s.ctx, name); err == nil {
-		m.lastClosedSeq, _ = strconv.ParseUint(string(e.Value()), 10, 64)
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		s.env.Log.Warn("drift: reading model state", zap.String("model", name), zap.Error(err))
+	if ck, ok := s.ckpts[name]; ok {
+		m.ck = ck
+		if ck.Window.Seen {
+			s.win.Restore(name, ck.Window, s.now())
+		}
+		delete(s.ckpts, name)
 	}
 	if s.cfg.Reference == ReferenceRolling {
 		s.loadRolling(m)
@@ -317,11 +411,13 @@ func (s *Service) model(name string) *modelState {
 	return m
 }
 
-// close reports a model's window, records it and acknowledges what is no
-// longer in an open window. It returns false when the report could not be
-// stored before shutdown; the window then stays open, unacknowledged.
-func (s *Service) close(m *modelState, why string) bool {
-	w := m.win
+// close reports a closed window, records it and stores the model's
+// checkpoint. It returns false when the report could not be stored before
+// shutdown; nothing is acknowledged from then on, so the window is rebuilt
+// at the next start.
+func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
+	w := c.Value
+	why := string(c.Reason)
 	start := time.Now()
 	report, learned, ok := s.build(m, w)
 	if ok {
@@ -330,6 +426,7 @@ func (s *Service) close(m *modelState, why string) bool {
 		if err := s.publish(m.name, w, report); err != nil {
 			s.env.Log.Info("drift: report not stored before shutdown; the window is rebuilt at the next start",
 				zap.String("model", m.name), zap.Error(err))
+			s.stopping = true
 			return false
 		}
 		s.metrics.reports.WithLabelValues(strconv.FormatBool(report.DatasetDrifted)).Inc()
@@ -341,20 +438,29 @@ func (s *Service) close(m *modelState, why string) bool {
 		}
 		slices.Sort(driftedNames)
 		s.env.Log.Info("drift window reported", zap.String("model", m.name), zap.String("closed_by", why),
-			zap.Int("events", w.rows), zap.Bool("dataset_drifted", report.DatasetDrifted),
+			zap.Time("window_start", c.Start), zap.Time("window_end", c.End), zap.Int("part", c.Part),
+			zap.Int("events", w.rows), zap.Int("late_dropped", c.Late), zap.Bool("dataset_drifted", report.DatasetDrifted),
 			zap.Strings("drifted", driftedNames), zap.Bool("sampled", report.Sampled),
 			zap.String("reference", report.Reference.Source), zap.Duration("took", time.Since(start)))
 	} else {
 		s.metrics.unreported.Inc()
 		s.env.Log.Info("drift window closed without a reference to compare with", zap.String("model", m.name),
-			zap.String("closed_by", why), zap.Int("events", w.rows), zap.String("reference_mode", s.cfg.Reference))
+			zap.String("closed_by", why), zap.Int("events", w.rows), zap.Int("late_dropped", c.Late),
+			zap.String("reference_mode", s.cfg.Reference))
 	}
 	learned()
-	if err := s.putState(m.name, w.lastSeq); err != nil {
-		s.env.Log.Warn("drift: saving model state", zap.String("model", m.name), zap.Error(err))
+	if c.Reason == ew.Full {
+		if m.ck.Through == nil {
+			m.ck.Through = map[int64]uint64{}
+		}
+		m.ck.Through[c.Start.UnixNano()] = w.lastSeq
 	}
-	m.lastClosedSeq = w.lastSeq
-	m.win = nil
+	m.ck.ClosedFirst = max(m.ck.ClosedFirst, w.firstSeq)
+	if err := s.storeCheckpoint(m); err != nil {
+		s.env.Log.Warn("drift: saving the model's checkpoint; retried before the next acknowledgement",
+			zap.String("model", m.name), zap.Error(err))
+		s.dirty[m.name] = m
+	}
 	if s.cfg.Reference == ReferenceRolling {
 		m.history = append(m.history, w)
 		s.storeRolling(m.name, w)
@@ -365,37 +471,68 @@ func (s *Service) close(m *modelState, why string) bool {
 		}
 	}
 	s.metrics.windows.WithLabelValues(why).Inc()
-	s.ackFloor()
 	return true
 }
 
-// ackFloor acknowledges (AckAll) the newest message older than every open
-// window, or the last message when no window is open.
-func (s *Service) ackFloor() {
-	var oldest *window
-	for _, m := range s.models {
-		if m.win != nil && (oldest == nil || m.win.firstSeq < oldest.firstSeq) {
-			oldest = m.win
+// ack acknowledges (AckAll) everything read, once ackBatch messages are
+// waiting or when forced, after storing the checkpoints that must cover
+// them. A checkpoint that cannot be stored holds the acknowledgement back:
+// it is tried again on the next one.
+func (s *Service) ack(force bool) {
+	if s.stopping || s.unacked == 0 || (!force && s.unacked < s.ackBatch) {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.dirty)) {
+		if err := s.storeCheckpoint(s.dirty[name]); err != nil {
+			s.env.Log.Warn("drift: saving a model's checkpoint; not acknowledging yet", zap.String("model", name), zap.Error(err))
+			return
 		}
 	}
-	msg := s.prevMsg
-	if oldest != nil {
-		msg = oldest.ackBefore
-	}
-	if msg == nil {
-		return
-	}
-	meta, err := msg.Metadata()
-	if err != nil || meta.Sequence.Stream <= s.ackSeq {
-		return
-	}
-	if err := msg.Ack(); err != nil {
+	if err := s.lastMsg.Ack(); err != nil {
 		if !errors.Is(err, nats.ErrConnectionClosed) {
 			s.env.Log.Warn("drift: ack failed; the events are delivered again and de-duplicated", zap.Error(err))
 		}
 		return
 	}
-	s.ackSeq = meta.Sequence.Stream
+	s.ackSeq, s.unacked = s.lastSeq, 0
+}
+
+// storeCheckpoint stores a model's checkpoint as of now.
+func (s *Service) storeCheckpoint(m *modelState) error {
+	ck := m.ck
+	ck.From, ck.Done = 0, m.handled
+	for _, w := range s.win.Open(m.name) {
+		if ck.From == 0 || w.Value.firstSeq < ck.From {
+			ck.From = w.Value.firstSeq
+		}
+	}
+	if ck.From > 0 {
+		ck.Done = ck.From - 1
+	}
+	if st, err := s.win.State(m.name); err == nil {
+		ck.Window = st
+	}
+	if len(ck.Through) > 0 {
+		ck.Through = maps.Clone(ck.Through)
+		for start := range ck.Through {
+			// A span the watermark passed: its events are late anyway.
+			if s.win.IsLate(m.name, time.Unix(0, start)) {
+				delete(ck.Through, start)
+			}
+		}
+	}
+	data, err := json.Marshal(ck)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.state.Put(ctx, m.name, data); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	m.ck = ck
+	delete(s.dirty, m.name)
+	return nil
 }
 
 // publish stores a report on lookout.drift.<model>, retrying until it is
@@ -413,13 +550,6 @@ func (s *Service) publish(model string, w *window, r drift.Report) error {
 	return natsbus.PublishUntilStored(s.ctx, s.env.JS, out, func(err error) {
 		s.env.Log.Warn("drift: report not stored, retrying", zap.String("model", model), zap.Error(err))
 	})
-}
-
-func (s *Service) putState(model string, seq uint64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
-	defer cancel()
-	_, err := s.state.Put(ctx, model, []byte(strconv.FormatUint(seq, 10)))
-	return err
 }
 
 // build compares a closed window with its model's reference. It returns
@@ -604,6 +734,7 @@ type metrics struct {
 	windows     *prometheus.CounterVec
 	reports     *prometheus.CounterVec
 	unreported  prometheus.Counter
+	late        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -613,19 +744,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lookout_drift_events_total", Help: "Predictions added to drift windows.",
 		}),
 		redelivered: f.NewCounter(prometheus.CounterOpts{
-			Name: "lookout_drift_redelivered_total", Help: "Predictions delivered again while their window is open (ignored).",
+			Name: "lookout_drift_redelivered_total", Help: "Predictions delivered again after AckWait (ignored).",
 		}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_drift_skipped_total", Help: "Predictions not added to a window, by reason.",
 		}, []string{"reason"}),
 		windows: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "lookout_drift_windows_total", Help: "Drift windows closed, by what closed them (count or time).",
+			Name: "lookout_drift_windows_total", Help: "Drift windows closed, by what closed them (watermark, full or idle).",
 		}, []string{"closed_by"}),
 		reports: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_drift_reports_total", Help: "Drift reports published, by whether the dataset drifted.",
 		}, []string{"dataset_drifted"}),
 		unreported: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_drift_windows_unreported_total", Help: "Windows closed with no reference to compare with.",
+		}),
+		late: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_drift_late_total", Help: "Predictions dropped because their event-time window had closed.",
 		}),
 	}
 }

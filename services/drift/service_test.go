@@ -86,6 +86,30 @@ func (g *generator) publish(t *testing.T, js jetstream.JetStream, n int) {
 	}
 }
 
+// publishAt stores one prediction per event time given, in that order.
+func (g *generator) publishAt(t *testing.T, js jetstream.JetStream, ts ...time.Time) {
+	t.Helper()
+	for _, at := range ts {
+		p := g.next()
+		p.TsUnixNano = at.UnixNano()
+		msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, p.Model))
+		msg.Data = event.AppendJSON(nil, p)
+		msg.Header.Set(jetstream.MsgIDHeader, p.Id)
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// every returns n times from start, step apart.
+func every(start time.Time, step time.Duration, n int) []time.Time {
+	out := make([]time.Time, n)
+	for i := range out {
+		out[i] = start.Add(time.Duration(i) * step)
+	}
+	return out
+}
+
 // reports returns the drift reports stored for a model, in order.
 func reports(t *testing.T, js jetstream.JetStream, model string) []drift.Report {
 	t.Helper()
@@ -209,21 +233,9 @@ func TestRestartRebuildsOpenWindow(t *testing.T) {
 	g.publish(t, js, 1600)
 	waitReports(t, js, "churn", 1)
 	// The service has read the 600 events of the open window once it has
-	// acknowledged everything before them.
-	natstest.WaitFor(t, 30*time.Second, func() error {
-		c, err := js.Consumer(context.Background(), subjects.StreamName(natsbus.StreamPredictions), driftsvc.ConsumerName)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.Delivered.Stream != 1600 || info.AckFloor.Stream != 1000 {
-			return fmt.Errorf("delivered %d, ack floor %d", info.Delivered.Stream, info.AckFloor.Stream)
-		}
-		return nil
-	})
+	// acknowledged them: they are checkpointed, and read again from the
+	// stream at the next start.
+	consumerAcked(t, js, 1600)
 	stop()
 
 	startDrift(t, nc, js, cfg)
@@ -342,5 +354,157 @@ func TestRollingHistorySurvivesRestart(t *testing.T) {
 	}
 	if src := got[2].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[2].Reference.Count != 1500 {
 		t.Errorf("rolling reference after the restart: %q, %d rows", src, got[2].Reference.Count)
+	}
+}
+
+// consumerAcked waits until the drift consumer has acknowledged every one
+// of n stored predictions.
+func consumerAcked(t *testing.T, js jetstream.JetStream, n uint64) {
+	t.Helper()
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		c, err := js.Consumer(context.Background(), subjects.StreamName(natsbus.StreamPredictions), driftsvc.ConsumerName)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream != n {
+			return fmt.Errorf("delivered %d, ack floor %d, want %d", info.Delivered.Stream, info.AckFloor.Stream, n)
+		}
+		return nil
+	})
+}
+
+// TestMaxAckPendingSmallerThanWindow: with drift.max_ack_pending (100)
+// far below window_events (1000), reports still come (the old service
+// held every event of an open window unacknowledged and stalled at 100),
+// across a restart in the middle of a window, with every event in exactly
+// one report.
+func TestMaxAckPendingSmallerThanWindow(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.WindowEvents = 1000
+	cfg.Window = time.Hour
+	cfg.MaxAckPending = 100
+	stop := startDrift(t, nc, js, cfg)
+
+	g := newGenerator(11)
+	g.publish(t, js, 1500)
+	waitReports(t, js, "churn", 1)
+	// Everything is acknowledged, the 500 events of the open window too:
+	// they are rebuilt from the stream after a restart.
+	consumerAcked(t, js, 1500)
+	stop()
+
+	startDrift(t, nc, js, cfg)
+	g.publish(t, js, 1500)
+	got := waitReports(t, js, "churn", 3)
+	var ends []time.Time
+	for i, r := range got {
+		if r.Window.Count != 1000 {
+			t.Errorf("window %d holds %d events, want 1000", i+1, r.Window.Count)
+		}
+		if i > 0 && !r.Window.Start.After(ends[i-1]) {
+			t.Errorf("window %d starts at %v, not after the previous end %v: events doubled", i+1, r.Window.Start, ends[i-1])
+		}
+		ends = append(ends, r.Window.End)
+	}
+	// The first and last events' times bound the reports: none lost.
+	if !got[0].Window.Start.Equal(g.base.Add(time.Millisecond)) || !got[2].Window.End.Equal(g.base.Add(3000*time.Millisecond)) {
+		t.Errorf("reports span %v to %v", got[0].Window.Start, got[2].Window.End)
+	}
+}
+
+// TestIdleTimeoutClosesQuietModel: a model that falls quiet, its window
+// neither full nor passed by its watermark (no later event), is reported
+// once its event time has not advanced for idle_timeout, with every event.
+func TestIdleTimeoutClosesQuietModel(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = time.Hour
+	cfg.WindowEvents = 100000
+	cfg.IdleTimeout = 300 * time.Millisecond
+	startDrift(t, nc, js, cfg)
+
+	g := newGenerator(12)
+	g.publish(t, js, 150)
+	got := waitReports(t, js, "churn", 1)
+	if got[0].Window.Count != 150 {
+		t.Errorf("idle window holds %d events, want 150", got[0].Window.Count)
+	}
+}
+
+// TestOutOfOrderWithinLateness: events that come out of order, but within
+// allowed_lateness, land in their own event-time window even after a later
+// window opened; an event older than a closed window is dropped, in no
+// report.
+func TestOutOfOrderWithinLateness(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = 10 * time.Second
+	cfg.WindowEvents = 100000
+	cfg.IdleTimeout = time.Hour // only the watermark closes here
+	cfg.ReferenceMinEvents = 1
+	startDrift(t, nc, js, cfg)
+
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	g := newGenerator(13)
+	g.publishAt(t, js, every(base, 10*time.Millisecond, 100)...)                     // window A [10:00:00, 10:00:10)
+	g.publishAt(t, js, every(base.Add(15*time.Second), 10*time.Millisecond, 100)...) // window B
+	g.publishAt(t, js, every(base.Add(5*time.Second), 10*time.Millisecond, 50)...)   // A again, 10s late
+	g.publishAt(t, js, base.Add(90*time.Second))                                     // watermark 10:00:30: A and B close
+	got := waitReports(t, js, "churn", 2)
+	if got[0].Window.Count != 150 || !got[0].Window.Start.Equal(base) || !got[0].Window.End.Equal(base.Add(5*time.Second+490*time.Millisecond)) {
+		t.Errorf("window A: %+v, want 150 events from %v", got[0].Window, base)
+	}
+	if got[1].Window.Count != 100 || !got[1].Window.Start.Equal(base.Add(15*time.Second)) {
+		t.Errorf("window B: %+v, want 100 events from 10:00:15", got[1].Window)
+	}
+
+	g.publishAt(t, js, base.Add(time.Second)) // A closed: late, dropped
+	g.publishAt(t, js, base.Add(90*time.Second+time.Millisecond))
+	g.publishAt(t, js, base.Add(160*time.Second)) // watermark 10:01:40 closes [10:01:30, 10:01:40)
+	got = waitReports(t, js, "churn", 3)
+	if got[2].Window.Count != 2 || !got[2].Window.Start.Equal(base.Add(90*time.Second)) {
+		t.Errorf("window after the late event: %+v, want the 2 events from 10:01:30", got[2].Window)
+	}
+}
+
+// TestRestartWithSeveralOpenWindows: a restart while a model has two
+// windows open (the rest of a span whose first part closed full, and a
+// later span) rebuilds both from the stream, and an out-of-order event
+// after the restart still joins the older one; no event is reported twice.
+func TestRestartWithSeveralOpenWindows(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = 10 * time.Second
+	cfg.WindowEvents = 60
+	cfg.IdleTimeout = time.Hour
+	cfg.ReferenceMinEvents = 1
+	stop := startDrift(t, nc, js, cfg)
+
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	g := newGenerator(14)
+	g.publishAt(t, js, every(base, 10*time.Millisecond, 100)...)                    // A: 60 full, 40 open
+	g.publishAt(t, js, every(base.Add(15*time.Second), 10*time.Millisecond, 30)...) // B: 30 open
+	waitReports(t, js, "churn", 1)
+	consumerAcked(t, js, 130)
+	stop()
+
+	startDrift(t, nc, js, cfg)
+	g.publishAt(t, js, every(base.Add(5*time.Second), 10*time.Millisecond, 10)...) // A again, out of order
+	g.publishAt(t, js, base.Add(90*time.Second))                                   // watermark 10:00:30
+	got := waitReports(t, js, "churn", 3)
+	var counts []int
+	for _, r := range got {
+		counts = append(counts, r.Window.Count)
+	}
+	if !slices.Equal(counts, []int{60, 50, 30}) {
+		t.Errorf("window counts %v, want [60 50 30]", counts)
+	}
+	if !got[2].Window.Start.Equal(base.Add(15 * time.Second)) {
+		t.Errorf("third window starts %v, want 10:00:15", got[2].Window.Start)
 	}
 }

@@ -1,38 +1,37 @@
 package drift
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/dataset"
 	"github.com/lookout-ml/lookout/pkg/drift"
 	"github.com/lookout-ml/lookout/pkg/event"
+	ew "github.com/lookout-ml/lookout/pkg/window"
 )
 
-// window is one model's open tumbling window: the features of its events,
-// and the predictions and confidences of each model version apart, each a
-// sample bounded by the sample cap.
+// window is what one event-time window of a model holds (pkg/window says
+// which events belong to it and when it closes): the features of its
+// events, and the predictions and confidences of each model version apart,
+// each a sample bounded by the sample cap.
 type window struct {
 	features    *drift.Dataset
 	outputs     map[string]*drift.Dataset // by model version
 	versionRows map[string]int
 	rows        int
 	// firstSeq and lastSeq are the stream sequences of its first and last
-	// events; firstStored is when JetStream stored the first one. A window
-	// closes by time when an event stored Window after firstStored arrives,
-	// or when the clock passes that point.
+	// events; firstStored is when JetStream stored the first one (with
+	// firstSeq, the report's message id).
 	firstSeq, lastSeq uint64
 	firstStored       time.Time
 	// minTS and maxTS are the earliest and latest event times (ts), the
 	// report's window start and end.
 	minTS, maxTS int64
-	// ackBefore is the message delivered just before the window's first:
-	// acknowledging it (AckAll) acknowledges everything older than this
-	// window, and nothing in it.
-	ackBefore jetstream.Msg
-	adder     dataset.Adder
-	sample    drift.SampleOptions
+	adder        dataset.Adder
+	sample       drift.SampleOptions
 }
 
 func newWindow(seq uint64, stored time.Time, sample drift.SampleOptions) *window {
@@ -68,6 +67,40 @@ func (w *window) add(seq uint64, p *event.Prediction) {
 	if w.rows == 1 || ts > w.maxTS {
 		w.maxTS = ts
 	}
+}
+
+// checkpoint is what the state bucket keeps of a model (JSON): with the
+// predictions stream, enough to rebuild its open windows after a restart.
+type checkpoint struct {
+	// From is the first stream sequence of the model's oldest open window,
+	// 0 when none is open: the stream is read again from the lowest From.
+	From uint64 `json:"from,omitempty"`
+	// Done: every event of the model at or before this sequence is in a
+	// closed window or was dropped as late.
+	Done uint64 `json:"done"`
+	// Through is, by window start (Unix ns), the last sequence of the last
+	// window of that span that closed full: the span's events up to it are
+	// in closed windows, the later ones in its open window.
+	Through map[int64]uint64 `json:"through,omitempty"`
+	// ClosedFirst is the highest first sequence of a closed window: the
+	// rolling history keeps no window past it.
+	ClosedFirst uint64 `json:"closed_first,omitempty"`
+	// Window is the window assigner's state of the model.
+	Window ew.KeyState `json:"window"`
+}
+
+// parseCheckpoint reads a checkpoint, or the last reported sequence that
+// older versions stored (a decimal number; their windows were contiguous,
+// so every event up to it was reported).
+func parseCheckpoint(b []byte) (checkpoint, error) {
+	if n, err := strconv.ParseUint(string(b), 10, 64); err == nil {
+		return checkpoint{Done: n, ClosedFirst: n, Window: ew.KeyState{Floor: math.MinInt64}}, nil
+	}
+	var ck checkpoint
+	if err := json.Unmarshal(b, &ck); err != nil {
+		return checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	return ck, nil
 }
 
 // dominantVersion returns the version with the most events (the smallest
