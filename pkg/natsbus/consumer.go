@@ -41,12 +41,15 @@ type Durable struct {
 	Config jetstream.ConsumerConfig
 	// Owned: see the type's comment.
 	Owned bool
-	// Floor, for an owned consumer, is called with the server's
-	// acknowledgement floor before the consumer is recreated, and returns
-	// the floor to start after: an owner that keeps its own record of what
-	// it has durably handled (the archive's journal) returns the larger of
-	// the two. Nil means the server's floor.
-	Floor func(ctx context.Context, server uint64) (uint64, error)
+	// Floor, for an owned consumer, is called before the consumer is
+	// recreated with the acknowledgement floor known (the server's, or the
+	// last one seen when the consumer was deleted from outside) and the old
+	// consumer's info (nil when there is none), and returns the floor to
+	// start after. An owner that keeps its own record of what it has
+	// durably handled returns the larger of the two (the archive's
+	// journal); one that must read open windows again returns a lower one
+	// (drift). Nil means the known floor.
+	Floor func(ctx context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error)
 	// PullBytes bounds the client's buffer; 0 means DefaultPullBytes.
 	PullBytes int
 	// Log is named for the service.
@@ -240,23 +243,23 @@ func (d *Durable) create(ctx context.Context, first bool) (jetstream.Consumer, e
 	floor := d.lastFloor()
 	old, err := stream.Consumer(ctx, cfg.Durable)
 	exists := err == nil
+	var oldInfo *jetstream.ConsumerInfo
 	switch {
 	case exists:
 		if !d.Owned {
 			// Another process of a shared consumer recreated it already.
 			return old, nil
 		}
-		info, err := old.Info(ctx)
-		if err != nil {
+		if oldInfo, err = old.Info(ctx); err != nil {
 			return nil, err
 		}
-		floor = max(floor, info.AckFloor.Stream)
+		floor = max(floor, oldInfo.AckFloor.Stream)
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 	default:
 		return nil, err
 	}
 	if d.Floor != nil {
-		if floor, err = d.Floor(ctx, floor); err != nil {
+		if floor, err = d.Floor(ctx, floor, oldInfo); err != nil {
 			return nil, err
 		}
 	}
@@ -279,6 +282,8 @@ func (d *Durable) create(ctx context.Context, first bool) (jetstream.Consumer, e
 	if err != nil {
 		return nil, err
 	}
-	d.setFloor(floor)
+	d.mu.Lock()
+	d.floor = floor // may be lower than before: an owner reading windows again
+	d.mu.Unlock()
 	return cons, nil
 }

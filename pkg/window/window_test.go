@@ -167,7 +167,7 @@ func TestAssigner(t *testing.T) {
 			// event is late because its time is negative).
 			name:   "before 1970",
 			cfg:    base,
-			steps:  []step{ev("m", -t0.Sub(time.Unix(0, 0)) - 5*s, 0), ev("m", -t0.Sub(time.Unix(0, 0))+20*s, 0)},
+			steps:  []step{ev("m", -t0.Sub(time.Unix(0, 0))-5*s, 0), ev("m", -t0.Sub(time.Unix(0, 0))+20*s, 0)},
 			closed: []string{fmt.Sprintf("m %v+0 watermark 1 [%v] late=0", -t0.Sub(time.Unix(0, 0))-10*s, -t0.Sub(time.Unix(0, 0))-5*s)},
 		},
 	}
@@ -234,7 +234,7 @@ func TestNewRefuses(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{}, "size"},                                           // no size
+		{Config{}, "size"}, // no size
 		{Config{Size: time.Second, MaxEvents: -1}, "max events"},     // negative count
 		{Config{Size: time.Second, AllowedLateness: -1}, "lateness"}, // negative lateness
 		{Config{Size: time.Second, IdleTimeout: -1}, "idle"},         // negative idle timeout

@@ -138,8 +138,8 @@ func (s *Service) Run(ctx context.Context) error {
 		// larger of the server's floor and the journal's, so what is not
 		// acknowledged comes at once.
 		Owned: true,
-		Floor: func(_ context.Context, server uint64) (uint64, error) {
-			floor := max(server, s.floor.Load())
+		Floor: func(_ context.Context, known uint64, _ *jetstream.ConsumerInfo) (uint64, error) {
+			floor := max(known, s.floor.Load())
 			if !first {
 				// Recreated after someone deleted it: the main loop owns
 				// the journal now, and compacts it on its own.

@@ -188,18 +188,47 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("drift: state bucket %s: %w", stateName, err)
 	}
-	cons, startSeq, err := s.consumer(ctx, resume)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("drift: consumer: %w", err)
+	var startSeq uint64
+	consumer := &natsbus.Durable{
+		JS:     s.env.JS,
+		Stream: s.env.Subjects.StreamName(natsbus.StreamPredictions),
+		Config: jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			Description:   "lookout drift: windows of predictions",
+			AckPolicy:     jetstream.AckAllPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxAckPending: s.cfg.MaxAckPending,
+			MaxDeliver:    -1,
+			FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
+		},
+		// A singleton: the consumer starts right after its ack floor, or
+		// earlier at resume (the first event of the oldest open window),
+		// so the events of windows open when the last process stopped are
+		// delivered again at once. Without a consumer it starts from the
+		// beginning, and the checkpoints skip what was reported.
+		Owned: true,
+		Floor: func(_ context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error) {
+			if old != nil {
+				s.mu.Lock()
+				s.replayTo = max(s.replayTo, old.Delivered.Stream)
+				s.mu.Unlock()
+			}
+			if floor > 0 && resume > 0 && resume <= floor {
+				floor = resume - 1
+			}
+			// Only at start: when the consumer is recreated after an
+			// outside delete, the open windows are in memory, and what is
+			// delivered again is skipped by its sequence.
+			resume = 0
+			startSeq = floor + 1
+			return floor, nil
+		},
+		Log:    s.env.Log,
+		Health: s.env.Health.Reporter("drift"),
 	}
-	cc, err := cons.Consume(s.handle, jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return fmt.Errorf("drift: consume: %w", err)
-	}
-	s.env.Log.Info("drift started", zap.String("consumer", ConsumerName), zap.Uint64("from_seq", startSeq),
+	consumed := make(chan error, 1)
+	go func() { consumed <- consumer.Consume(ctx, s.handle) }()
+	s.env.Log.Info("drift started", zap.String("consumer", ConsumerName),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_events", s.cfg.WindowEvents),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.String("reference", s.cfg.Reference), zap.Int("sample_cap", s.cfg.SampleCap))
@@ -208,9 +237,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			cc.Stop()
-			<-cc.Closed()
+		case err := <-consumed:
 			s.mu.Lock()
 			s.ack(true) // what was read is checkpointed: no need to read it again
 			open := 0
@@ -218,7 +245,11 @@ func (s *Service) Run(ctx context.Context) error {
 				open += len(s.win.Open(name))
 			}
 			s.mu.Unlock()
-			s.env.Log.Info("drift stopped; open windows are rebuilt at the next start", zap.Int("open_windows", open))
+			if err != nil {
+				return fmt.Errorf("drift: %w", err)
+			}
+			s.env.Log.Info("drift stopped; open windows are rebuilt at the next start", zap.Int("open_windows", open),
+				zap.Uint64("started_at_seq", startSeq))
 			return nil
 		case <-tick.C:
 			s.closeDue()
@@ -258,50 +289,6 @@ func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
 		}
 	}
 	return resume, nil
-}
-
-// consumer (re)creates the durable consumer so that it starts right after
-// its ack floor, or earlier at resume (the first event of the oldest open
-// window): the events of windows open when the last process stopped are
-// delivered again at once.
-func (s *Service) consumer(ctx context.Context, resume uint64) (jetstream.Consumer, uint64, error) {
-	stream := s.env.Subjects.StreamName(natsbus.StreamPredictions)
-	cfg := jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "lookout drift: windows of predictions",
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxAckPending: s.cfg.MaxAckPending,
-		MaxDeliver:    -1,
-		FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	var start uint64
-	old, err := s.env.JS.Consumer(ctx, stream, ConsumerName)
-	switch {
-	case err == nil:
-		info := old.CachedInfo()
-		s.replayTo = info.Delivered.Stream
-		if err := s.env.JS.DeleteConsumer(ctx, stream, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, 0, err
-		}
-		start = info.AckFloor.Stream + 1
-		if resume > 0 && resume < start {
-			start = resume
-		}
-		if start > 1 {
-			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cfg.OptStartSeq = start
-		} else {
-			start = 0
-		}
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		// From the beginning: the checkpoints skip what was reported.
-	default:
-		return nil, 0, err
-	}
-	c, err := s.env.JS.CreateOrUpdateConsumer(ctx, stream, cfg)
-	return c, start, err
 }
 
 // handle adds one prediction to its model's event-time window, closing
