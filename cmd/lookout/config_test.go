@@ -53,7 +53,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"drift: {roles: []}", "config: drift.roles: must name at least one role"},
 		{"drift: {roles: [production, prod]}", `config: drift.roles[1]: "prod" is not`},
 		{"drift: {max_ack_pending: 0}", "config: drift.max_ack_pending: must be positive, or -1"},
-		{"drift: {window: 5m, ack_wait: 30s}", "config: drift.ack_wait: must be longer than window"},
+		{"drift: {idle_timeout: -1s}", "config: drift.idle_timeout: must not be negative"},
 		{"drift: {rules: {p_value: 1.5}}", "config: drift.rules.p_value: must be in (0, 1), got 1.5"},
 		{"drift: {rules: {p_value: -0.05}}", "config: drift.rules.p_value: must be in (0, 1)"},
 		{"drift: {rules: {drift_share: 2}}", "config: drift.rules.drift_share: must be in (0, 1]"},

@@ -48,13 +48,16 @@ func (c Config) Validate() error {
 			add("roles[%d]: %q is not %s, %s or %s", i, r, event.RoleProduction, event.RoleCanary, event.RoleShadow)
 		}
 	}
-	switch {
-	case c.AckWait < 0:
+	if c.AckWait < 0 {
+		// Predictions are acknowledged as they are read (open windows are
+		// checkpointed), so any positive wait works.
 		add("ack_wait: must not be negative, got %v", c.AckWait)
-	case c.AckWait > 0 && c.AckWait <= c.Window:
-		// Predictions are acknowledged once their window's report is
-		// stored; a shorter ack wait redelivers every open window.
-		add("ack_wait: must be longer than window (%v), got %v", c.Window, c.AckWait)
+	}
+	if c.AllowedLateness < 0 {
+		add("allowed_lateness: must not be negative, got %v", c.AllowedLateness)
+	}
+	if c.IdleTimeout < 0 {
+		add("idle_timeout: must not be negative, got %v", c.IdleTimeout)
 	}
 	if c.MaxAckPending != -1 && c.MaxAckPending < 1 {
 		add("max_ack_pending: must be positive, or -1 for no limit, got %d", c.MaxAckPending)

@@ -24,7 +24,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.SampleCap = 0 }, "sample_cap: must be positive"},
 		{func(c *Config) { c.Roles = nil }, "roles: must name at least one role"},
 		{func(c *Config) { c.Roles = []string{"prod"} }, `roles[0]: "prod" is not`},
-		{func(c *Config) { c.AckWait = time.Minute }, "ack_wait: must be longer than window"},
+		{func(c *Config) { c.AllowedLateness = -time.Minute }, "allowed_lateness: must not be negative"},
 		{func(c *Config) { c.MaxAckPending = 0 }, "max_ack_pending: must be positive, or -1"},
 		{func(c *Config) { c.Rules.SmallReference = -1 }, "rules.small_reference: must not be negative"},
 		{func(c *Config) { c.Rules.PValue = 1 }, "rules.p_value: must be in (0, 1)"},
