@@ -46,6 +46,17 @@ type HTTPReceiver struct {
 	mu       sync.Mutex
 	requests []Request
 	notify   chan struct{}
+	// refuseWhen, when set, answers refuseStatus to every matching body.
+	refuseWhen   func(body []byte) bool
+	refuseStatus int
+}
+
+// RefuseWhen makes r answer status to every POST whose body match
+// reports, and take the others as usual.
+func (r *HTTPReceiver) RefuseWhen(status int, match func(body []byte) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refuseWhen, r.refuseStatus = match, status
 }
 
 // RunHTTP starts an HTTPReceiver, closed when the test ends.
@@ -56,6 +67,14 @@ func RunHTTP(tb testing.TB) *HTTPReceiver {
 		body, err := io.ReadAll(req.Body)
 		if err != nil || req.Method != http.MethodPost {
 			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		match, status := r.refuseWhen, r.refuseStatus
+		r.mu.Unlock()
+		if match != nil && match(body) {
+			r.Refused.Add(1)
+			w.WriteHeader(status)
 			return
 		}
 		if r.Refuse.Add(-1) >= 0 {
