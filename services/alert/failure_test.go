@@ -212,7 +212,6 @@ func runSmallServer(t *testing.T, maxPayload int32) *bus {
 // summary of summaryBytes.
 func (b *bus) publishAlerts(t *testing.T, model string, count, summaryBytes int) {
 	t.Helper()
-	ctx := context.Background()
 	start := time.Now().UTC()
 	for i := range count {
 		labels := map[string]string{"feature": fmt.Sprintf("f%05d", i)}
@@ -221,9 +220,15 @@ func (b *bus) publishAlerts(t *testing.T, model string, count, summaryBytes int)
 			Model: model, Severity: "warning", Labels: labels, Summary: strings.Repeat("x", summaryBytes), StartsAt: start,
 		}
 		data, _ := json.Marshal(a)
-		if _, err := b.js.Publish(ctx, subjects.For(natsbus.KindAlerts, model), data); err != nil {
+		if _, err := b.js.PublishAsync(subjects.For(natsbus.KindAlerts, model), data); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Async, so that all of them are in before group_wait ends.
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("alert events not stored within 10s")
 	}
 }
 
@@ -365,5 +370,39 @@ func TestDeletedConsumerEndsRun(t *testing.T) {
 				t.Fatal("Run still running 15s after its consumer was deleted")
 			}
 		})
+	}
+}
+
+// A 429 with Retry-After is transient and retried after the wait it asked
+// for (up to retry.max), not after the first backoff.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	b := newBus(t)
+	hook := notifytest.RunHTTP(t)
+	hook.Refuse.Store(1)
+	hook.Status.Store(429)
+	hook.RetryAfter.Store(1)
+	cfg := testConfig()
+	cfg.Retry = alert.RetryConfig{Initial: 50 * time.Millisecond, Max: 2 * time.Second, GiveUpAfter: time.Hour}
+	cfg.Sinks = []alert.SinkConfig{{Type: "webhook", URL: hook.URL}}
+	r := runAlert(t, b.nc, b.js, cfg, nil)
+	b.publishDrift(t, "churn", 0, true)
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if hook.Refused.Load() != 1 {
+			return errors.New("not tried yet")
+		}
+		return nil
+	})
+	refused := time.Now()
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if len(hook.Requests()) != 1 {
+			return fmt.Errorf("%d delivered", len(hook.Requests()))
+		}
+		return nil
+	})
+	if took := hook.Requests()[0].At.Sub(refused); took < 800*time.Millisecond {
+		t.Fatalf("retried %v after a Retry-After of 1s", took)
+	}
+	if v := counter(t, r.reg, "lookout_notify_dead_letters_total", map[string]string{"sink": "webhook"}); v != 0 {
+		t.Fatalf("a 429 was dead-lettered (%v)", v)
 	}
 }
