@@ -41,9 +41,12 @@ type Notification struct {
 	Sink  string `json:"sink"`
 	Model string `json:"model"`
 	// Status is firing while any of Alerts fires, resolved otherwise.
-	Status string    `json:"status"`
-	Alerts []Alert   `json:"alerts"`
-	SentAt time.Time `json:"sent_at"`
+	Status string  `json:"status"`
+	Alerts []Alert `json:"alerts"`
+	// Omitted counts the group's alerts left out of Alerts so that the
+	// notification fits in one message ("and N more").
+	Omitted int       `json:"omitted,omitempty"`
+	SentAt  time.Time `json:"sent_at"`
 }
 
 // Firing returns the notification's firing alerts.

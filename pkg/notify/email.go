@@ -51,12 +51,13 @@ type Email struct {
 
 var _ Sink = (*Email)(nil)
 
-// Send delivers n to every recipient.
+// Send delivers n to every recipient. An SMTP 5xx reply is permanent
+// (ErrPermanent), a 4xx reply or a network error transient.
 func (e *Email) Send(ctx context.Context, n *alerting.Notification) error {
 	secrets := redactor{e.Password, e.Username}
 	msg, err := e.message(n, time.Now())
 	if err != nil {
-		return fmt.Errorf("email: compose: %w", err)
+		return permanent(fmt.Errorf("email: compose: %w", err))
 	}
 	timeout := e.Timeout
 	if timeout <= 0 {
@@ -74,7 +75,7 @@ func (e *Email) Send(ctx context.Context, n *alerting.Notification) error {
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
-		return secrets.wrap("email: greeting", err)
+		return smtpError(secrets, "email: greeting", err)
 	}
 	defer c.Close()
 	hostname := e.Hostname
@@ -82,7 +83,7 @@ func (e *Email) Send(ctx context.Context, n *alerting.Notification) error {
 		hostname = "localhost"
 	}
 	if err := c.Hello(hostname); err != nil {
-		return secrets.wrap("email: ehlo", err)
+		return smtpError(secrets, "email: ehlo", err)
 	}
 	if offered, _ := c.Extension("STARTTLS"); offered && e.StartTLS != StartTLSNever {
 		cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
@@ -93,37 +94,37 @@ func (e *Email) Send(ctx context.Context, n *alerting.Notification) error {
 			}
 		}
 		if err := c.StartTLS(cfg); err != nil {
-			return secrets.wrap("email: starttls", err)
+			return smtpError(secrets, "email: starttls", err)
 		}
 	} else if e.StartTLS == StartTLSAlways {
 		return fmt.Errorf("email: server does not offer STARTTLS")
 	}
 	if e.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", e.Username, e.Password, host)); err != nil {
-			return secrets.wrap("email: auth", err)
+			return smtpError(secrets, "email: auth", err)
 		}
 	}
 	if err := c.Mail(e.From); err != nil {
-		return secrets.wrap("email: mail from", err)
+		return smtpError(secrets, "email: mail from", err)
 	}
 	for _, to := range e.To {
 		if err := c.Rcpt(to); err != nil {
-			return secrets.wrap("email: rcpt to", err)
+			return smtpError(secrets, "email: rcpt to", err)
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
-		return secrets.wrap("email: data", err)
+		return smtpError(secrets, "email: data", err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return secrets.wrap("email: data", err)
+		return smtpError(secrets, "email: data", err)
 	}
 	if err := w.Close(); err != nil {
-		return secrets.wrap("email: data", err)
+		return smtpError(secrets, "email: data", err)
 	}
-	if err := c.Quit(); err != nil {
-		return secrets.wrap("email: quit", err)
-	}
+	// The server took the mail once DATA ended; a failing QUIT must not
+	// make the caller send it again.
+	_ = c.Quit()
 	return nil
 }
 

@@ -71,6 +71,9 @@ func title(n *alerting.Notification) string {
 	for _, a := range n.Alerts {
 		rules = append(rules, a.Rule)
 	}
+	if n.Omitted > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", n.Omitted))
+	}
 	return fmt.Sprintf("[%s] %s: %s (%s)", strings.ToUpper(n.Status), n.Model, strings.Join(rules, ", "), strings.Join(parts, ", "))
 }
 

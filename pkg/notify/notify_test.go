@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net"
 	"net/mail"
 	"strings"
 	"testing"
@@ -219,5 +220,75 @@ func TestEmailFailures(t *testing.T) {
 	}
 	if n := len(plain.Mail()); n != 0 {
 		t.Fatalf("%d mails delivered", n)
+	}
+}
+
+func TestSinkErrorsPermanentOrTransient(t *testing.T) {
+	recv := notifytest.RunHTTP(t)
+	closed := notifytest.RunHTTP(t)
+	closed.Close()
+	for _, tc := range []struct {
+		comment    string
+		status     int
+		retryAfter int64
+		url        string
+		permanent  bool
+		wait       time.Duration
+	}{
+		{"400: the receiver will never take this body", 400, 0, "", true, 0},
+		{"404: nothing lives at this URL", 404, 0, "", true, 0},
+		{"410: the hook was removed", 410, 0, "", true, 0},
+		{"413: too big for the receiver", 413, 0, "", true, 0},
+		{"401: refused credentials", 401, 0, "", true, 0},
+		{"408: the receiver timed out, try again", 408, 0, "", false, 0},
+		{"425: too early, try again", 425, 0, "", false, 0},
+		{"429 with Retry-After: wait as asked", 429, 7, "", false, 7 * time.Second},
+		{"500: the receiver broke, try again", 500, 0, "", false, 0},
+		{"503 with Retry-After", 503, 3, "", false, 3 * time.Second},
+		{"a refused connection is transient", 0, 0, closed.URL, false, 0},
+		{"a URL that cannot make a request is permanent", 0, 0, "http://a b/", true, 0},
+	} {
+		t.Run(tc.comment, func(t *testing.T) {
+			recv.Refuse.Store(1)
+			recv.Status.Store(int64(tc.status))
+			recv.RetryAfter.Store(tc.retryAfter)
+			u := tc.url
+			if u == "" {
+				u = recv.URL + "/hook"
+			}
+			for _, sink := range []notify.Sink{&notify.Webhook{URL: u}, &notify.Slack{URL: u}} {
+				recv.Refuse.Store(1)
+				err := sink.Send(context.Background(), sample())
+				if err == nil {
+					t.Fatalf("%T: no error", sink)
+				}
+				if got := notify.IsPermanent(err); got != tc.permanent {
+					t.Fatalf("%T: %v: permanent %v, want %v", sink, err, got, tc.permanent)
+				}
+				if got := notify.RetryAfter(err); got != tc.wait {
+					t.Fatalf("%T: retry after %v, want %v", sink, got, tc.wait)
+				}
+			}
+		})
+	}
+}
+
+func TestEmailErrorsPermanentOrTransient(t *testing.T) {
+	srv := notifytest.RunSMTP(t, notifytest.SMTPOptions{Username: "alice", Password: "right"})
+	// A wrong password is answered 535: permanent.
+	err := (&notify.Email{Addr: srv.Addr, From: "a@x", To: []string{"b@x"}, Username: "alice", Password: "wrong"}).Send(context.Background(), sample())
+	if err == nil || !notify.IsPermanent(err) {
+		t.Fatalf("bad password: %v, permanent %v", err, notify.IsPermanent(err))
+	}
+	// A server that is not there: transient.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	err = (&notify.Email{Addr: addr, From: "a@x", To: []string{"b@x"}, Timeout: 2 * time.Second}).Send(context.Background(), sample())
+	if err == nil || notify.IsPermanent(err) {
+		t.Fatalf("no server: %v, permanent %v", err, notify.IsPermanent(err))
 	}
 }

@@ -72,11 +72,12 @@ func SlackPayload(n *alerting.Notification) SlackMessage {
 	return msg
 }
 
-// Send posts n. Any status outside 2xx is an error.
+// Send posts n. Any status outside 2xx is an error; see ErrPermanent for
+// which are permanent.
 func (s *Slack) Send(ctx context.Context, n *alerting.Notification) error {
 	body, err := json.Marshal(SlackPayload(n))
 	if err != nil {
-		return fmt.Errorf("slack: encode: %w", err)
+		return permanent(fmt.Errorf("slack: encode: %w", err))
 	}
 	return post(ctx, s.Client, "slack", s.URL, http.Header{"Content-Type": {"application/json"}}, body, secretsOf(s.URL))
 }

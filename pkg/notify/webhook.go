@@ -43,11 +43,12 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Send posts n. Any status outside 2xx is an error.
+// Send posts n. Any status outside 2xx is an error; see ErrPermanent for
+// which are permanent.
 func (w *Webhook) Send(ctx context.Context, n *alerting.Notification) error {
 	body, err := json.Marshal(n)
 	if err != nil {
-		return fmt.Errorf("webhook: encode: %w", err)
+		return permanent(fmt.Errorf("webhook: encode: %w", err))
 	}
 	header := http.Header{"Content-Type": {"application/json"}, HeaderNotificationID: {n.ID}}
 	if w.Secret != "" {
@@ -63,7 +64,8 @@ func post(ctx context.Context, client *http.Client, op, u string, header http.He
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return secrets.wrap(op+": request", err)
+		// A URL that cannot make a request never will.
+		return permanent(secrets.wrap(op+": request", err))
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -76,7 +78,7 @@ func post(ctx context.Context, client *http.Client, op, u string, header http.He
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s: post: status %d", op, resp.StatusCode)
+		return httpStatusError(op, resp, time.Now())
 	}
 	return nil
 }

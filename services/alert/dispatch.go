@@ -31,6 +31,7 @@ type dispatcher struct {
 
 	events  chan jetstream.Msg
 	done    chan struct{}
+	lost    chan error
 	consume jetstream.ConsumeContext
 
 	mu       sync.Mutex
@@ -44,6 +45,7 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 		timing: alerting.Timing{GroupWait: s.cfg.GroupWait, GroupInterval: s.cfg.GroupInterval, RepeatInterval: s.cfg.RepeatInterval},
 		events: make(chan jetstream.Msg, 256),
 		done:   make(chan struct{}),
+		lost:   make(chan error, 1),
 	}
 	for _, snk := range s.sinks {
 		d.filters = append(d.filters, snk.filter)
@@ -69,7 +71,7 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 		case <-d.done:
 			_ = m.Nak()
 		}
-	})
+	}, s.consumeErrors(consumerDispatch, cons, d.lost))
 	if err != nil {
 		return nil, fmt.Errorf("consume alerts: %w", err)
 	}
@@ -133,6 +135,8 @@ func (d *dispatcher) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-d.lost:
+			return err
 		case m := <-d.events:
 			d.handleEvent(ctx, m)
 		case <-timer.C:
@@ -174,19 +178,31 @@ func (d *dispatcher) handleEvent(ctx context.Context, m jetstream.Msg) {
 	_ = m.Ack()
 }
 
-// store persists group g (deletes it once empty).
+// store persists group g (deletes it once empty). It returns an error only
+// when ctx ended first. A group that can never be stored (larger than the
+// max payload) is logged and counted, and lives on in memory: the alerts
+// keep flowing, only a restart forgets it.
 func (d *dispatcher) store(ctx context.Context, g *alerting.Group) error {
+	var err error
 	if g.Empty() {
 		delete(d.groups, g.Model)
-		return d.s.retry(ctx, "delete group", func(ctx context.Context) error {
+		err = d.s.retry(ctx, "delete group", func(ctx context.Context) error {
 			return d.state.Delete(ctx, keyGroup+g.Model)
 		})
+	} else {
+		b, _ := json.Marshal(g)
+		err = d.s.retry(ctx, "store group", func(ctx context.Context) error {
+			_, err := d.state.Put(ctx, keyGroup+g.Model, b)
+			return err
+		})
 	}
-	b, _ := json.Marshal(g)
-	return d.s.retry(ctx, "store group", func(ctx context.Context) error {
-		_, err := d.state.Put(ctx, keyGroup+g.Model, b)
-		return err
-	})
+	if err != nil && ctx.Err() == nil {
+		d.s.metrics.permanent.WithLabelValues("store group").Inc()
+		d.s.log.Error("group not stored: it lives in memory only", zap.String("model", g.Model),
+			zap.Int("alerts", len(g.Alerts)), zap.Error(err))
+		return nil
+	}
+	return err
 }
 
 func (d *dispatcher) flushDue(ctx context.Context) {
@@ -206,8 +222,15 @@ func (d *dispatcher) flushDue(ctx context.Context) {
 		planned := g.NextFlush
 		for _, n := range g.Flush(now, d.timing, d.filters, silenced) {
 			n.ID = notificationID(&n, planned)
-			if err := d.s.retry(ctx, "queue notification", func(ctx context.Context) error { return d.queue(ctx, &n) }); err != nil {
+			err := d.s.retry(ctx, "queue notification", func(ctx context.Context) error { return d.queue(ctx, &n) })
+			if err != nil && ctx.Err() != nil {
 				return
+			}
+			if err != nil {
+				// Permanent: never a hot loop; keep it for the operator.
+				if d.s.deadLetter(ctx, n.Sink, publishReason(err), n.ID, &n, nil, err, 1) != nil {
+					return
+				}
 			}
 		}
 		if d.store(ctx, g) != nil {
@@ -227,10 +250,15 @@ func notificationID(n *alerting.Notification, planned time.Time) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// queue publishes n for its sink, cut to fit in one message (see bound).
 func (d *dispatcher) queue(ctx context.Context, n *alerting.Notification) error {
-	data, err := json.Marshal(n)
+	data, err := bound(n, d.s.budget())
 	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
+		return err
+	}
+	if n.Omitted > 0 {
+		d.s.log.Warn("notification cut to fit", zap.String("sink", n.Sink), zap.String("model", n.Model),
+			zap.Int("alerts", len(n.Alerts)), zap.Int("omitted", n.Omitted), zap.Int("budget", d.s.budget()))
 	}
 	msg := nats.NewMsg(d.s.env.Subjects.Prefix + "." + kindNotify + "." + n.Sink)
 	msg.Data = data

@@ -34,6 +34,7 @@ type evaluator struct {
 
 	reports chan jetstream.Msg
 	done    chan struct{}
+	lost    chan error
 	consume jetstream.ConsumeContext
 	subs    []*nats.Subscription
 
@@ -51,6 +52,7 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 		s: s, state: state, eval: eval,
 		reports:  make(chan jetstream.Msg, 256),
 		done:     make(chan struct{}),
+		lost:     make(chan error, 1),
 		activity: alerting.NewActivity(s.cfg.RejectionRate.Window),
 	}
 	saved, err := loadPrefix[alerting.State](ctx, state, keyAlert)
@@ -114,7 +116,7 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 		case <-e.done:
 			_ = m.Nak()
 		}
-	})
+	}, s.consumeErrors(consumerReports, cons, e.lost))
 	if err != nil {
 		e.close()
 		return nil, fmt.Errorf("consume reports: %w", err)
@@ -178,6 +180,8 @@ func (e *evaluator) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-e.lost:
+			return err
 		case m := <-e.reports:
 			e.handleReport(ctx, m)
 		case <-ticker.C:
@@ -228,28 +232,39 @@ func (e *evaluator) tick(ctx context.Context) {
 }
 
 // evaluate runs the rules of source over one report, publishes the events
-// and stores the state, retrying until it succeeds or ctx ends.
+// and stores the state, retrying until it succeeds or ctx ends (then it
+// returns ctx's error). A write that fails permanently (e.g. an event over
+// the max payload) is logged, counted and skipped: retrying it would stop
+// every later report.
 func (e *evaluator) evaluate(ctx context.Context, source, model, subject string, r alerting.Report) error {
 	e.s.metrics.evaluations.Add(float64(e.eval.Count(source)))
 	res := e.eval.Evaluate(source, model, subject, r, e.s.now())
+	skip := func(op string, err error) error {
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		e.s.metrics.permanent.WithLabelValues(op).Inc()
+		e.s.log.Error(op+" skipped", zap.String("model", model), zap.String("source", source), zap.Error(err))
+		return nil
+	}
 	for _, a := range res.Events {
-		if err := e.s.retry(ctx, "publish alert", func(ctx context.Context) error { return e.publish(ctx, a) }); err != nil {
+		if err := skip("publish alert", e.s.retry(ctx, "publish alert", func(ctx context.Context) error { return e.publish(ctx, a) })); err != nil {
 			return err
 		}
 	}
 	for _, st := range res.Changed {
 		b, _ := json.Marshal(st)
-		if err := e.s.retry(ctx, "store alert state", func(ctx context.Context) error {
+		if err := skip("store alert state", e.s.retry(ctx, "store alert state", func(ctx context.Context) error {
 			_, err := e.state.Put(ctx, keyAlert+st.Fingerprint, b)
 			return err
-		}); err != nil {
+		})); err != nil {
 			return err
 		}
 	}
 	for _, fp := range res.Deleted {
-		if err := e.s.retry(ctx, "delete alert state", func(ctx context.Context) error {
+		if err := skip("delete alert state", e.s.retry(ctx, "delete alert state", func(ctx context.Context) error {
 			return e.state.Delete(ctx, keyAlert+fp)
-		}); err != nil {
+		})); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
@@ -38,6 +39,10 @@ type Service struct {
 	metrics *metrics
 	// now is the clock (tests may replace it).
 	now func() time.Time
+	// maxPayload, when above zero, replaces the connection's max payload
+	// in the notification budget (tests use it to reach the server's own
+	// limit).
+	maxPayload int64
 }
 
 var _ service.Service = (*Service)(nil)
@@ -236,13 +241,14 @@ func (s *Service) setup(ctx context.Context) (*pipeline, error) {
 	return p, nil
 }
 
-// retry calls f until it succeeds or ctx ends, waiting between attempts
-// with a backoff from 100ms up to 5s; it logs each failure.
+// retry calls f until it succeeds, fails permanently (permanentPublish)
+// or ctx ends, waiting between attempts with a backoff from 100ms up to
+// 5s; it logs each transient failure.
 func (s *Service) retry(ctx context.Context, what string, f func(context.Context) error) error {
 	wait := 100 * time.Millisecond
 	for {
 		err := f(ctx)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || permanentPublish(err) {
 			return err
 		}
 		s.log.Warn("retrying", zap.String("op", what), zap.Error(err), zap.Duration("in", wait))
@@ -264,6 +270,8 @@ type metrics struct {
 	notifications *prometheus.CounterVec
 	deliveries    *prometheus.CounterVec
 	deliverTime   *prometheus.HistogramVec
+	deadLetters   *prometheus.CounterVec
+	permanent     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -285,11 +293,51 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lookout_alert_notifications_queued_total", Help: "Notifications queued for a sink.",
 		}, []string{"sink"}),
 		deliveries: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "lookout_alert_deliveries_total", Help: "Delivery attempts, by sink and result (ok, error, dropped).",
+			Name: "lookout_alert_deliveries_total", Help: "Delivery attempts, by sink and result (ok, error, dead).",
 		}, []string{"sink", "result"}),
 		deliverTime: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "lookout_alert_delivery_seconds", Help: "Time from a notification's queueing to its delivery.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
 		}, []string{"sink"}),
+		deadLetters: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lookout_notify_dead_letters_total",
+			Help: "Notifications that will never be delivered, kept on <prefix>.notify.dead.<sink>, by sink and reason.",
+		}, []string{"sink", "reason"}),
+		permanent: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lookout_alert_permanent_errors_total",
+			Help: "Writes skipped because trying again cannot help (e.g. over the max payload), by operation.",
+		}, []string{"op"}),
 	}
+}
+
+// consumerGone reports whether err says a JetStream consumer no longer
+// exists.
+func consumerGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
+}
+
+// consumeErrors returns the error handler of the Consume of consumer name:
+// it logs each error and, once the consumer is gone, sends the error to
+// lost (once), so that the stage ends Run with it instead of waiting
+// silently for messages that will never come. A deleted consumer can show
+// as missing heartbeats only, so those make it ask the server.
+func (s *Service) consumeErrors(name string, cons jetstream.Consumer, lost chan<- error) jetstream.PullConsumeOpt {
+	var once sync.Once
+	return jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !consumerGone(err) && errors.Is(err, jetstream.ErrNoHeartbeat) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, ierr := cons.Info(ctx); consumerGone(ierr) {
+				err = ierr
+			}
+			cancel()
+		}
+		if !consumerGone(err) {
+			s.log.Warn("consume error", zap.String("consumer", name), zap.Error(err))
+			return
+		}
+		once.Do(func() {
+			s.log.Error("consumer gone", zap.String("consumer", name), zap.Error(err))
+			lost <- fmt.Errorf("consumer %s: %w", name, err)
+		})
+	})
 }

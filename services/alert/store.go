@@ -58,13 +58,14 @@ func openState(ctx context.Context, js jetstream.JetStream, subjects natsbus.Sub
 func ensureNotifyStream(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects) (jetstream.Stream, error) {
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        subjects.StreamName(roleNotify),
-		Description: "alert notifications, one subject per sink",
-		Subjects:    []string{subjects.Prefix + "." + kindNotify + ".*"},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      7 * 24 * time.Hour,
-		Duplicates:  10 * time.Minute,
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, js, subjects),
+		Description: "alert notifications, one subject per sink; dead letters on notify.dead.<sink>",
+		// One subject per sink, and the dead letters of each sink.
+		Subjects:   []string{subjects.Prefix + "." + kindNotify + ".*", subjects.Prefix + "." + kindNotify + "." + kindDead + ".*"},
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     7 * 24 * time.Hour,
+		Duplicates: 10 * time.Minute,
+		Storage:    jetstream.FileStorage,
+		Replicas:   natsbus.Replicas(ctx, js, subjects),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify stream: %w", err)

@@ -11,12 +11,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,16 +33,30 @@ type Request struct {
 	At     time.Time
 }
 
-// HTTPReceiver records POSTs. While Refuse is above zero it answers 503
-// and counts Refuse down.
+// HTTPReceiver records POSTs. While Refuse is above zero it answers
+// Status (503 when zero) and counts Refuse down; with RetryAfter above
+// zero, the refusal carries Retry-After in seconds.
 type HTTPReceiver struct {
 	*httptest.Server
-	Refuse  atomic.Int64
-	Refused atomic.Int64
+	Refuse     atomic.Int64
+	Refused    atomic.Int64
+	Status     atomic.Int64
+	RetryAfter atomic.Int64
 
 	mu       sync.Mutex
 	requests []Request
 	notify   chan struct{}
+	// refuseWhen, when set, answers refuseStatus to every matching body.
+	refuseWhen   func(body []byte) bool
+	refuseStatus int
+}
+
+// RefuseWhen makes r answer status to every POST whose body match
+// reports, and take the others as usual.
+func (r *HTTPReceiver) RefuseWhen(status int, match func(body []byte) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refuseWhen, r.refuseStatus = match, status
 }
 
 // RunHTTP starts an HTTPReceiver, closed when the test ends.
@@ -55,9 +69,24 @@ func RunHTTP(tb testing.TB) *HTTPReceiver {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		r.mu.Lock()
+		match, status := r.refuseWhen, r.refuseStatus
+		r.mu.Unlock()
+		if match != nil && match(body) {
+			r.Refused.Add(1)
+			w.WriteHeader(status)
+			return
+		}
 		if r.Refuse.Add(-1) >= 0 {
 			r.Refused.Add(1)
-			w.WriteHeader(http.StatusServiceUnavailable)
+			status := int(r.Status.Load())
+			if status == 0 {
+				status = http.StatusServiceUnavailable
+			}
+			if ra := r.RetryAfter.Load(); ra > 0 {
+				w.Header().Set("Retry-After", strconv.FormatInt(ra, 10))
+			}
+			w.WriteHeader(status)
 			return
 		}
 		r.Refuse.Store(0)
@@ -161,7 +190,8 @@ func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
 func (s *session) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, username, password string) error {
 		if username != s.opts.Username || password != s.opts.Password {
-			return errors.New("invalid username or password")
+			// 535, as real servers answer a wrong password.
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "invalid username or password"}
 		}
 		s.user = username
 		return nil
