@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/lookout-ml/lookout/pkg/dataset"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
 
@@ -34,7 +34,7 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&model, "model", "", "keep only this `model`'s rows (archive folders and CSV with a model column); also names the report's model")
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file`: its drift.rules and drift.confidence apply")
 	fs.StringVar(&format, "format", "", "input `format` of both paths: csv or parquet (default: from each path)")
-	fs.IntVar(&sampleCap, "sample-cap", drift.DefaultSampleCap, "values kept per feature before sampling uniformly (bounds memory)")
+	fs.IntVar(&sampleCap, "sample-cap", driftreport.DefaultSampleCap, "values kept per feature before sampling uniformly (bounds memory)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: lookout drift --reference REF --current CUR [--json] [--model M]")
 		fmt.Fprintln(fs.Output(), "\nCompares CUR with REF, feature by feature, and prints the drift report. In a CSV file,")
@@ -62,12 +62,12 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	opts := dataset.Options{Sample: drift.SampleOptions{Cap: sampleCap}, Model: model, Format: format}
+	opts := dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model, Format: format}
 	ref, cur, _, curInfo, err := loadPair(ctx, refPath, curPath, opts)
 	if err != nil {
 		return err
 	}
-	report := drift.Compare(ref, cur, cfg.Drift.Options())
+	report := driftreport.Compare(ref, cur, cfg.Drift.Options())
 	report.Model = model
 	report.Reference.Source = refPath
 	report.Window.Start, report.Window.End = curInfo.First, curInfo.Last
@@ -76,11 +76,11 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	return drift.WriteTableWith(stdout, report, drift.TableOptions{Bold: isTerminal(stdout)})
+	return driftreport.WriteTableWith(stdout, report, driftreport.TableOptions{Bold: isTerminal(stdout)})
 }
 
 // loadPair loads the reference and the current data set at the same time.
-func loadPair(ctx context.Context, refPath, curPath string, opts dataset.Options) (ref, cur *drift.Dataset, refInfo, curInfo dataset.Info, err error) {
+func loadPair(ctx context.Context, refPath, curPath string, opts dataset.Options) (ref, cur *driftreport.Dataset, refInfo, curInfo dataset.Info, err error) {
 	var refErr error
 	done := make(chan struct{})
 	go func() {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lookout-ml/lookout/pkg/dataset"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	driftsvc "github.com/lookout-ml/lookout/services/drift"
 )
@@ -50,7 +50,7 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	client.register(fs)
 	fs.StringVar(&model, "model", "", "model `name`")
 	if sub == "set" {
-		fs.IntVar(&sampleCap, "sample-cap", drift.DefaultSampleCap, "values kept per feature before sampling uniformly")
+		fs.IntVar(&sampleCap, "sample-cap", driftreport.DefaultSampleCap, "values kept per feature before sampling uniformly")
 	}
 	if sub == "clear" {
 		fs.BoolVar(&learned, "learned", false, "also forget the references drift learned for the model (a running drift process learns them again after its restart)")
@@ -78,12 +78,12 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("%w: unknown subcommand %q (set, show or clear)", errUsage, sub)
 	}
 
-	var ref *drift.Dataset
+	var ref *driftreport.Dataset
 	var source string
 	if sub == "set" {
 		// Read the data before connecting: a bad file is the likelier error.
 		var info dataset.Info
-		ref, info, err = dataset.Load(ctx, path, dataset.Options{Sample: drift.SampleOptions{Cap: sampleCap}, Model: model})
+		ref, info, err = dataset.Load(ctx, path, dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model})
 		if err != nil {
 			return err
 		}

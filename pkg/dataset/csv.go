@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
 // CSV columns with a meaning of their own; every other column is a feature.
@@ -39,7 +39,7 @@ type csvColumn struct {
 // loadCSV reads a CSV file with a header in two passes: the first decides
 // which columns are numerical (every non-empty cell a finite number), the
 // second adds the rows. An empty cell is a null.
-func loadCSV(path string, d *drift.Dataset, opts Options, info *Info) error {
+func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) error {
 	cols, err := scanCSV(path, opts)
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func loadCSV(path string, d *drift.Dataset, opts Options, info *Info) error {
 	if _, err := r.Read(); err != nil {
 		return fmt.Errorf("%s: header: %w", path, err)
 	}
-	// Features in name order, as drift.Dataset.Add takes them.
+	// Features in name order, as driftreport.Dataset.Add takes them.
 	order := sortedFeatureIndexes(cols)
 	modelCol, tsCol := -1, -1
 	for i, c := range cols {
@@ -64,12 +64,12 @@ func loadCSV(path string, d *drift.Dataset, opts Options, info *Info) error {
 			tsCol = i
 		}
 	}
-	feature := make([]*drift.Column, len(cols))
+	feature := make([]*driftreport.Column, len(cols))
 	for _, i := range order {
 		feature[i] = d.Column(cols[i].name)
 	}
 	if d.Prediction == nil {
-		d.Prediction = drift.NewColumn(0, nil)
+		d.Prediction = driftreport.NewColumn(0, nil)
 	}
 	for {
 		rec, err := r.Read()
@@ -194,7 +194,7 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 
 // addCell adds one CSV cell to a column: empty is null, else a number in a
 // numerical column and the cell's text in a categorical one.
-func addCell(c *drift.Column, cell string, numeric bool) {
+func addCell(c *driftreport.Column, cell string, numeric bool) {
 	s := strings.TrimSpace(cell)
 	if s == "" {
 		c.AddNull()

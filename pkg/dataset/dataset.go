@@ -1,6 +1,6 @@
 // Package dataset loads the data sets that drift compares: CSV files with a
 // header, archive Parquet files and archive folders. It also turns
-// prediction events into drift rows, and stores a drift.Dataset as bytes
+// prediction events into drift rows, and stores a driftreport.Dataset as bytes
 // (Encode, Decode) so that a reference can be kept in JetStream.
 package dataset
 
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
 )
@@ -28,8 +28,8 @@ const (
 
 // Options configure Load.
 type Options struct {
-	// Sample bounds the dataset's memory (see drift.SampleOptions).
-	Sample drift.SampleOptions
+	// Sample bounds the dataset's memory (see driftreport.SampleOptions).
+	Sample driftreport.SampleOptions
 	// Model, when set, keeps only that model's rows of an archive (and
 	// of a CSV file with a model column).
 	Model string
@@ -70,13 +70,13 @@ var ErrNoRows = errors.New("no rows")
 // folder of archive files (every window below it). Errors name the path:
 // a missing or unreadable file, a file that is not CSV or an archive
 // Parquet file, or an input without rows (ErrNoRows).
-func Load(ctx context.Context, path string, opts Options) (*drift.Dataset, Info, error) {
+func Load(ctx context.Context, path string, opts Options) (*driftreport.Dataset, Info, error) {
 	format, err := detect(path, opts.Format)
 	if err != nil {
 		return nil, Info{}, err
 	}
 	info := Info{Format: format}
-	d := drift.NewDataset(opts.Sample)
+	d := driftreport.NewDataset(opts.Sample)
 	switch format {
 	case FormatCSV:
 		err = loadCSV(path, d, opts, &info)
@@ -131,7 +131,7 @@ func detect(path, forced string) (string, error) {
 // Adder adds prediction events to datasets. It remembers the sorted
 // feature names of the last event, so that events with the same features
 // (the usual case) are added without sorting, in the same order as
-// drift.Dataset.Add. The zero value is ready; it is not safe for
+// driftreport.Dataset.Add. The zero value is ready; it is not safe for
 // concurrent use.
 type Adder struct {
 	names []string
@@ -140,7 +140,7 @@ type Adder struct {
 // Add adds one prediction: its features to features (which counts the row)
 // and its prediction and confidence to outputs (which counts it too when
 // it is another dataset). Either may be nil to leave that part out.
-func (a *Adder) Add(features, outputs *drift.Dataset, p *event.Prediction) {
+func (a *Adder) Add(features, outputs *driftreport.Dataset, p *event.Prediction) {
 	if features != nil {
 		a.AddFeatures(features, p.GetFeatures())
 	}
@@ -150,7 +150,7 @@ func (a *Adder) Add(features, outputs *drift.Dataset, p *event.Prediction) {
 }
 
 // AddFeatures adds one row of features to d and counts the row.
-func (a *Adder) AddFeatures(d *drift.Dataset, fs map[string]*event.Value) {
+func (a *Adder) AddFeatures(d *driftreport.Dataset, fs map[string]*event.Value) {
 	d.Rows++
 	if !a.sameNames(fs) {
 		a.names = a.names[:0]
@@ -178,15 +178,15 @@ func (a *Adder) sameNames(fs map[string]*event.Value) bool {
 
 // AddOutputs adds a prediction's prediction and confidence to d, and
 // counts the row when countRow is true.
-func AddOutputs(d *drift.Dataset, p *event.Prediction, countRow bool) {
+func AddOutputs(d *driftreport.Dataset, p *event.Prediction, countRow bool) {
 	if countRow {
 		d.Rows++
 	}
 	if d.Prediction == nil {
-		d.Prediction = drift.NewColumn(0, nil)
+		d.Prediction = driftreport.NewColumn(0, nil)
 	}
 	if d.Confidence == nil {
-		d.Confidence = drift.NewColumn(0, nil)
+		d.Confidence = driftreport.NewColumn(0, nil)
 	}
 	AddValue(d.Prediction, p.GetPrediction())
 	if p.Confidence != nil {
@@ -196,7 +196,7 @@ func AddOutputs(d *drift.Dataset, p *event.Prediction, countRow bool) {
 
 // AddValue adds an event value to a column: a number, a text, a flag (the
 // category "true" or "false"), or a null (nil or the null value).
-func AddValue(c *drift.Column, v *event.Value) {
+func AddValue(c *driftreport.Column, v *event.Value) {
 	switch k := v.GetKind().(type) {
 	case *lookoutv1.Value_Number:
 		c.AddNumber(k.Number)
@@ -211,8 +211,8 @@ func AddValue(c *drift.Column, v *event.Value) {
 
 // RowOf converts a prediction into a drift row: numbers become float64,
 // texts strings, flags bools and nulls nil.
-func RowOf(p *event.Prediction) drift.Row {
-	r := drift.Row{Features: make(map[string]any, len(p.GetFeatures())), Confidence: p.Confidence}
+func RowOf(p *event.Prediction) driftreport.Row {
+	r := driftreport.Row{Features: make(map[string]any, len(p.GetFeatures())), Confidence: p.Confidence}
 	for name, v := range p.GetFeatures() {
 		r.Features[name] = valueOf(v)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/lookout-ml/lookout/pkg/archive"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
 
@@ -60,10 +60,10 @@ func TestLoadCSV(t *testing.T) {
 		nulls   int
 		comment string
 	}{
-		{"age", drift.KindNumerical, []float64{42, 30.5}, nil, 1, "numbers with an empty cell: numerical, one null"},
-		{"code", drift.KindCategorical, nil, []string{"7", "x9", "8"}, 0, "one non-number makes the column categorical, cells kept as written"},
-		{"plan", drift.KindCategorical, nil, []string{"pro", "basic"}, 1, "text with an empty cell"},
-		{"trial", drift.KindCategorical, nil, []string{"true", "false", "true"}, 0, "booleans are categories"},
+		{"age", driftreport.KindNumerical, []float64{42, 30.5}, nil, 1, "numbers with an empty cell: numerical, one null"},
+		{"code", driftreport.KindCategorical, nil, []string{"7", "x9", "8"}, 0, "one non-number makes the column categorical, cells kept as written"},
+		{"plan", driftreport.KindCategorical, nil, []string{"pro", "basic"}, 1, "text with an empty cell"},
+		{"trial", driftreport.KindCategorical, nil, []string{"true", "false", "true"}, 0, "booleans are categories"},
 	}
 	for _, c := range cases {
 		col := d.Features[c.name]
@@ -159,7 +159,7 @@ func TestLoadParquetMatchesRows(t *testing.T) {
 	if _, err := archive.WriteFile(filepath.Join(archive.Dir(root, "other", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "w1.parquet"), other, archive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := drift.NewDataset(drift.SampleOptions{})
+	want := driftreport.NewDataset(driftreport.SampleOptions{})
 	for _, p := range rows {
 		if err := want.Add(RowOf(p)); err != nil {
 			t.Fatal(err)
@@ -192,12 +192,12 @@ func TestLoadParquetMatchesRows(t *testing.T) {
 	}
 }
 
-func sameDataset(t *testing.T, name string, got, want *drift.Dataset) {
+func sameDataset(t *testing.T, name string, got, want *driftreport.Dataset) {
 	t.Helper()
 	if len(got.Features) != len(want.Features) {
 		t.Fatalf("%s: %d features, want %d", name, len(got.Features), len(want.Features))
 	}
-	sameColumn := func(what string, g, w *drift.Column) {
+	sameColumn := func(what string, g, w *driftreport.Column) {
 		gn, wn := slices.Sorted(slices.Values(g.Numbers)), slices.Sorted(slices.Values(w.Numbers))
 		gs, ws := slices.Sorted(slices.Values(g.Strings)), slices.Sorted(slices.Values(w.Strings))
 		if g.Kind() != w.Kind() || !slices.Equal(gn, wn) || !slices.Equal(gs, ws) || g.Seen != w.Seen {
@@ -211,7 +211,7 @@ func sameDataset(t *testing.T, name string, got, want *drift.Dataset) {
 	sameColumn("prediction", got.Prediction, want.Prediction)
 	sameColumn("confidence", got.Confidence, want.Confidence)
 	// Nulls as the report sees them: identical reports.
-	a, b := drift.Compare(want, got, drift.Options{}), drift.Compare(want, want, drift.Options{})
+	a, b := driftreport.Compare(want, got, driftreport.Options{}), driftreport.Compare(want, want, driftreport.Options{})
 	if a.DataQuality.Features["age"].NullShare != b.DataQuality.Features["age"].NullShare ||
 		a.DataQuality.Features["plan"].NullShare != b.DataQuality.Features["plan"].NullShare {
 		t.Errorf("%s: null shares differ: %+v vs %+v", name, a.DataQuality.Features, b.DataQuality.Features)
@@ -221,7 +221,7 @@ func sameDataset(t *testing.T, name string, got, want *drift.Dataset) {
 // TestEncodeRoundTrip checks that a stored dataset reads back the same,
 // sample and counts included.
 func TestEncodeRoundTrip(t *testing.T) {
-	d := drift.NewDataset(drift.SampleOptions{Cap: 10})
+	d := driftreport.NewDataset(driftreport.SampleOptions{Cap: 10})
 	for _, p := range archiveRows() {
 		if err := d.Add(RowOf(p)); err != nil {
 			t.Fatal(err)
@@ -231,7 +231,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	if err := Encode(&buf, d); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode(&buf, drift.SampleOptions{Cap: 10})
+	got, err := Decode(&buf, driftreport.SampleOptions{Cap: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +239,11 @@ func TestEncodeRoundTrip(t *testing.T) {
 		t.Errorf("rows %d/%d, sampled %v, age nulls %d/%d", got.Rows, d.Rows, got.Sampled(), got.Features["age"].Nulls, d.Features["age"].Nulls)
 	}
 	sameDataset(t, "round trip", got, d)
-	r := drift.Compare(d, got, drift.Options{})
+	r := driftreport.Compare(d, got, driftreport.Options{})
 	if r.DatasetDrifted || r.Features["age"].Score != 1 || math.IsNaN(r.DriftShare) {
 		t.Errorf("a dataset against its copy: drifted %v, age score %v", r.DatasetDrifted, r.Features["age"].Score)
 	}
-	if _, err := Decode(bytes.NewReader([]byte("junk")), drift.SampleOptions{}); err == nil {
+	if _, err := Decode(bytes.NewReader([]byte("junk")), driftreport.SampleOptions{}); err == nil {
 		t.Error("junk decoded")
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
 // encodingVersion changes when the encoded form does.
@@ -29,12 +29,12 @@ type encodedColumn struct {
 	Mixed       bool
 }
 
-func encodeColumn(c *drift.Column) *encodedColumn {
+func encodeColumn(c *driftreport.Column) *encodedColumn {
 	if c == nil {
 		return nil
 	}
 	return &encodedColumn{
-		Categorical: c.Kind() == drift.KindCategorical,
+		Categorical: c.Kind() == driftreport.KindCategorical,
 		Numbers:     c.Numbers, Strings: c.Strings,
 		Nulls: c.Nulls, Seen: c.Seen, Mixed: c.Mixed,
 	}
@@ -42,7 +42,7 @@ func encodeColumn(c *drift.Column) *encodedColumn {
 
 // Encode writes d in a compact binary form (gob) that Decode reads back,
 // sample and counts included.
-func Encode(w io.Writer, d *drift.Dataset) error {
+func Encode(w io.Writer, d *driftreport.Dataset) error {
 	e := encodedDataset{
 		Version:    encodingVersion,
 		Rows:       d.Rows,
@@ -65,7 +65,7 @@ func Encode(w io.Writer, d *drift.Dataset) error {
 
 // Decode reads a dataset written by Encode. Its columns sample above
 // opts.Cap values, or above the number of values they hold if larger.
-func Decode(r io.Reader, opts drift.SampleOptions) (*drift.Dataset, error) {
+func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, error) {
 	var e encodedDataset
 	if err := gob.NewDecoder(bufio.NewReaderSize(r, 256<<10)).Decode(&e); err != nil {
 		return nil, fmt.Errorf("decode dataset: %w", err)
@@ -73,13 +73,13 @@ func Decode(r io.Reader, opts drift.SampleOptions) (*drift.Dataset, error) {
 	if e.Version != encodingVersion {
 		return nil, fmt.Errorf("decode dataset: encoding version %d, want %d", e.Version, encodingVersion)
 	}
-	d := drift.NewDataset(opts)
+	d := driftreport.NewDataset(opts)
 	d.Rows = e.Rows
 	cap := opts.Cap
 	if cap <= 0 {
-		cap = drift.DefaultSampleCap
+		cap = driftreport.DefaultSampleCap
 	}
-	restore := func(dst *drift.Column, ec *encodedColumn) {
+	restore := func(dst *driftreport.Column, ec *encodedColumn) {
 		if ec.Categorical {
 			for _, s := range ec.Strings {
 				dst.AddString(s)
@@ -93,16 +93,16 @@ func Decode(r io.Reader, opts drift.SampleOptions) (*drift.Dataset, error) {
 		dst.Nulls, dst.Mixed = ec.Nulls, ec.Mixed
 	}
 	for name, ec := range e.Features {
-		c := drift.NewColumn(max(cap, len(ec.Numbers), len(ec.Strings)), nil)
+		c := driftreport.NewColumn(max(cap, len(ec.Numbers), len(ec.Strings)), nil)
 		restore(c, &ec)
 		d.Features[name] = c
 	}
 	if e.Prediction != nil {
-		d.Prediction = drift.NewColumn(max(cap, len(e.Prediction.Numbers), len(e.Prediction.Strings)), nil)
+		d.Prediction = driftreport.NewColumn(max(cap, len(e.Prediction.Numbers), len(e.Prediction.Strings)), nil)
 		restore(d.Prediction, e.Prediction)
 	}
 	if e.Confidence != nil {
-		d.Confidence = drift.NewColumn(max(cap, len(e.Confidence.Numbers)), nil)
+		d.Confidence = driftreport.NewColumn(max(cap, len(e.Confidence.Numbers)), nil)
 		restore(d.Confidence, e.Confidence)
 	}
 	return d, nil

@@ -11,7 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/lookout-ml/lookout/pkg/archive"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
 
@@ -22,7 +22,7 @@ import (
 // label predictions is read row by row with pkg/archive's reader instead,
 // so that a row's value in one leaf is not also counted as a null in the
 // other.
-func loadParquet(ctx context.Context, path string, d *drift.Dataset, opts Options, info *Info) error {
+func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts Options, info *Info) error {
 	files, err := archive.ExpandPaths([]string{path})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -62,7 +62,7 @@ func loadParquet(ctx context.Context, path string, d *drift.Dataset, opts Option
 
 // loadColumns reads one archive file column by column. It returns false,
 // having added nothing, when the file needs the row reader.
-func loadColumns(path string, d *drift.Dataset, opts Options, info *Info) (bool, error) {
+func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
@@ -82,7 +82,7 @@ func loadColumns(path string, d *drift.Dataset, opts Options, info *Info) (bool,
 	schema := pf.Schema()
 	type leaf struct {
 		index int
-		col   *drift.Column // nil for the special columns below
+		col   *driftreport.Column // nil for the special columns below
 	}
 	var features []leaf
 	for _, p := range schema.Columns() {
@@ -157,7 +157,7 @@ func loadColumns(path string, d *drift.Dataset, opts Options, info *Info) (bool,
 	// growing slice costs more than reading it.
 	sampleCap := opts.Sample.Cap
 	if sampleCap <= 0 {
-		sampleCap = drift.DefaultSampleCap
+		sampleCap = driftreport.DefaultSampleCap
 	}
 	room := int(min(pf.NumRows(), int64(sampleCap)))
 	for i := range features {
@@ -168,7 +168,7 @@ func loadColumns(path string, d *drift.Dataset, opts Options, info *Info) (bool,
 		}
 	}
 	if d.Prediction == nil {
-		d.Prediction = drift.NewColumn(0, nil)
+		d.Prediction = driftreport.NewColumn(0, nil)
 	}
 	for g, rg := range groups {
 		mask := masks[g]
@@ -226,7 +226,7 @@ func loadColumns(path string, d *drift.Dataset, opts Options, info *Info) (bool,
 
 // addChunk adds the values of a column chunk to a column, leaving out the
 // rows that mask (when not nil) drops. Numbers are added in batches.
-func addChunk(c *drift.Column, chunk parquet.ColumnChunk, mask []bool) error {
+func addChunk(c *driftreport.Column, chunk parquet.ColumnChunk, mask []bool) error {
 	var numbers []float64
 	row := 0
 	return eachBatch(chunk, func(values []parquet.Value) {
@@ -293,7 +293,7 @@ func eachBatch(chunk parquet.ColumnChunk, fn func([]parquet.Value)) error {
 }
 
 // addParquet adds one Parquet value to a column.
-func addParquet(c *drift.Column, v parquet.Value) {
+func addParquet(c *driftreport.Column, v parquet.Value) {
 	switch {
 	case v.IsNull():
 		c.AddNull()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
 
@@ -43,7 +43,7 @@ func benchMessages(n int) [][]byte {
 //	go test ./services/drift -run '^$' -bench Window -benchtime 3x
 func BenchmarkWindow(b *testing.B) {
 	msgs := benchMessages(10000)
-	sample := drift.SampleOptions{Cap: drift.DefaultSampleCap}
+	sample := driftreport.SampleOptions{Cap: driftreport.DefaultSampleCap}
 	ref := newWindow(1, time.Time{}, sample)
 	for i, m := range msgs {
 		p, reasons := event.DecodePrediction(m, event.DecodeOptions{})
@@ -52,7 +52,7 @@ func BenchmarkWindow(b *testing.B) {
 		}
 		ref.add(uint64(i+1), p)
 	}
-	refView := &drift.Dataset{Features: ref.features.Features, Rows: ref.rows,
+	refView := &driftreport.Dataset{Features: ref.features.Features, Rows: ref.rows,
 		Prediction: ref.outputs["v1"].Prediction, Confidence: ref.outputs["v1"].Confidence}
 	for _, size := range []int{10000, 100000, 1000000} {
 		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
@@ -71,9 +71,9 @@ func BenchmarkWindow(b *testing.B) {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				heap = max(heap, ms.HeapInuse)
-				cur := &drift.Dataset{Features: w.features.Features, Rows: w.rows,
+				cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows,
 					Prediction: w.outputs["v1"].Prediction, Confidence: w.outputs["v1"].Confidence}
-				r := drift.Compare(refView, cur, drift.Options{})
+				r := driftreport.Compare(refView, cur, driftreport.Options{})
 				sampled = r.Sampled
 				if len(r.Features) != 21 {
 					b.Fatalf("%d features compared", len(r.Features))
@@ -81,7 +81,7 @@ func BenchmarkWindow(b *testing.B) {
 			}
 			b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
 			b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
-			if sampled != (size > drift.DefaultSampleCap) {
+			if sampled != (size > driftreport.DefaultSampleCap) {
 				b.Errorf("sampled = %v at %d events", sampled, size)
 			}
 		})

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
 // Reference modes: where a model's reference comes from when no reference
@@ -129,7 +129,7 @@ func DefaultConfig() Config {
 		AllowedLateness: DefaultAllowedLateness,
 		Reference:       ReferenceFirstWindow,
 		RollingWindows:  3,
-		SampleCap:       drift.DefaultSampleCap,
+		SampleCap:       driftreport.DefaultSampleCap,
 		Roles:           []string{"production"},
 		MaxAckPending:   -1,
 	}
@@ -192,16 +192,16 @@ func (c Config) withDefaults() (Config, error) {
 
 func (r Rule) check() error {
 	switch r.Method {
-	case "", drift.MethodKS, drift.MethodChi2, drift.MethodWasserstein, drift.MethodJensenShannon, drift.MethodPSI:
+	case "", driftreport.MethodKS, driftreport.MethodChi2, driftreport.MethodWasserstein, driftreport.MethodJensenShannon, driftreport.MethodPSI:
 		return nil
 	}
 	return fmt.Errorf("method %q: want ks, chi2, wasserstein, jensen_shannon or psi", r.Method)
 }
 
-// Options returns the drift.Options these rules stand for; `lookout drift`
+// Options returns the driftreport.Options these rules stand for; `lookout drift`
 // uses them too.
-func (c Config) Options() drift.Options {
-	o := drift.Options{
+func (c Config) Options() driftreport.Options {
+	o := driftreport.Options{
 		SmallReference:         c.Rules.SmallReference,
 		PValue:                 c.Rules.PValue,
 		WassersteinThreshold:   c.Rules.Wasserstein,
@@ -213,13 +213,13 @@ func (c Config) Options() drift.Options {
 		MinLowShare:            c.Confidence.MinLowShare,
 	}
 	if len(c.Rules.Features) > 0 {
-		o.Features = make(map[string]drift.Rule, len(c.Rules.Features))
+		o.Features = make(map[string]driftreport.Rule, len(c.Rules.Features))
 		for name, r := range c.Rules.Features {
-			o.Features[name] = drift.Rule{Method: r.Method, Threshold: r.Threshold}
+			o.Features[name] = driftreport.Rule{Method: r.Method, Threshold: r.Threshold}
 		}
 	}
 	if p := c.Rules.Prediction; p != nil {
-		o.Prediction = &drift.Rule{Method: p.Method, Threshold: p.Threshold}
+		o.Prediction = &driftreport.Rule{Method: p.Method, Threshold: p.Threshold}
 	}
 	return o
 }

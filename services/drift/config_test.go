@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
 func TestConfigDefaultsAndRules(t *testing.T) {
@@ -14,7 +14,7 @@ func TestConfigDefaultsAndRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Defaults fill the gaps; the reference needs at most window_events.
-	if cfg.Reference != ReferenceFirstWindow || cfg.SampleCap != drift.DefaultSampleCap || cfg.ReferenceMinEvents != 50 ||
+	if cfg.Reference != ReferenceFirstWindow || cfg.SampleCap != driftreport.DefaultSampleCap || cfg.ReferenceMinEvents != 50 ||
 		cfg.AckWait != 2*time.Minute || cfg.MaxAckPending != -1 || len(cfg.Roles) != 1 ||
 		cfg.AllowedLateness != time.Minute || cfg.IdleTimeout != time.Minute {
 		t.Errorf("defaults: %+v", cfg)
@@ -39,7 +39,7 @@ func TestConfigDefaultsAndRules(t *testing.T) {
 		Rules:      Rules{PValue: 0.01, Features: map[string]Rule{"age": {Method: "psi", Threshold: 0.2}}, Prediction: &Rule{Method: "ks"}},
 		Confidence: ConfidenceRules{Low: 0.3, MeanDrop: 0.1},
 	}.Options()
-	if o.PValue != 0.01 || o.Features["age"] != (drift.Rule{Method: "psi", Threshold: 0.2}) || o.Prediction.Method != "ks" ||
+	if o.PValue != 0.01 || o.Features["age"] != (driftreport.Rule{Method: "psi", Threshold: 0.2}) || o.Prediction.Method != "ks" ||
 		o.LowConfidence != 0.3 || o.ConfidenceMeanDrop != 0.1 {
 		t.Errorf("options: %+v", o)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/dataset"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 )
 
@@ -37,7 +37,7 @@ const (
 var ErrNoReference = errors.New("no reference")
 
 // References is the JetStream Object Store bucket that holds reference
-// samples (encoded drift.Datasets): the ones pinned by users and the ones
+// samples (encoded driftreport.Datasets): the ones pinned by users and the ones
 // the service learned, so that every drift process sees them and they
 // survive restarts.
 type References struct {
@@ -79,7 +79,7 @@ func infoOf(oi *jetstream.ObjectInfo) ReferenceInfo {
 }
 
 // put stores d under name.
-func (r *References) put(ctx context.Context, name, model, source string, d *drift.Dataset) (ReferenceInfo, error) {
+func (r *References) put(ctx context.Context, name, model, source string, d *driftreport.Dataset) (ReferenceInfo, error) {
 	var buf bytes.Buffer
 	if err := dataset.Encode(&buf, d); err != nil {
 		return ReferenceInfo{}, fmt.Errorf("reference %s: %w", name, err)
@@ -108,7 +108,7 @@ func (r *References) info(ctx context.Context, name string) (ReferenceInfo, erro
 }
 
 // get reads and decodes a stored reference, or returns ErrNoReference.
-func (r *References) get(ctx context.Context, name string, opts drift.SampleOptions) (*drift.Dataset, ReferenceInfo, error) {
+func (r *References) get(ctx context.Context, name string, opts driftreport.SampleOptions) (*driftreport.Dataset, ReferenceInfo, error) {
 	res, err := r.obs.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, ReferenceInfo{}, fmt.Errorf("reference %s: %w", name, ErrNoReference)
@@ -130,7 +130,7 @@ func (r *References) get(ctx context.Context, name string, opts drift.SampleOpti
 
 // SetPinned stores d as the pinned reference of model; source says where
 // it came from (a path). Every drift process uses it from its next window.
-func (r *References) SetPinned(ctx context.Context, model, source string, d *drift.Dataset) (ReferenceInfo, error) {
+func (r *References) SetPinned(ctx context.Context, model, source string, d *driftreport.Dataset) (ReferenceInfo, error) {
 	return r.put(ctx, pinnedPrefix+model, model, source, d)
 }
 
@@ -141,7 +141,7 @@ func (r *References) PinnedInfo(ctx context.Context, model string) (ReferenceInf
 }
 
 // Pinned returns the pinned reference of model, or ErrNoReference.
-func (r *References) Pinned(ctx context.Context, model string, opts drift.SampleOptions) (*drift.Dataset, ReferenceInfo, error) {
+func (r *References) Pinned(ctx context.Context, model string, opts driftreport.SampleOptions) (*driftreport.Dataset, ReferenceInfo, error) {
 	return r.get(ctx, pinnedPrefix+model, opts)
 }
 

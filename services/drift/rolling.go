@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
 // The rolling reference's history is kept in the references bucket too, a
@@ -86,7 +86,7 @@ func (s *Service) loadRolling(m *modelState) {
 		}
 		w := bySeq[seq]
 		if w == nil {
-			w = &window{firstSeq: seq, outputs: map[string]*drift.Dataset{}}
+			w = &window{firstSeq: seq, outputs: map[string]*driftreport.Dataset{}}
 			minTS, maxTS, _ := strings.Cut(info.Source, " ")
 			w.minTS, _ = strconv.ParseInt(minTS, 10, 64)
 			w.maxTS, _ = strconv.ParseInt(maxTS, 10, 64)

@@ -48,7 +48,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
@@ -75,8 +75,8 @@ const maxAckBatch = 256
 type Service struct {
 	env     service.Env
 	cfg     Config
-	opts    drift.Options
-	sample  drift.SampleOptions
+	opts    driftreport.Options
+	sample  driftreport.SampleOptions
 	roles   map[string]bool
 	metrics *metrics
 
@@ -107,12 +107,12 @@ type modelState struct {
 	handled uint64     // the model's last sequence handled
 
 	loaded      bool
-	featureRef  *drift.Dataset
+	featureRef  *driftreport.Dataset
 	featureSrc  string
-	versionRefs map[string]*drift.Dataset // nil value: known to be absent
+	versionRefs map[string]*driftreport.Dataset // nil value: known to be absent
 	versionSrc  map[string]string
 
-	pinned     *drift.Dataset
+	pinned     *driftreport.Dataset
 	pinnedInfo ReferenceInfo
 
 	history []*window // rolling: the last closed windows, oldest first
@@ -147,7 +147,7 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		env:      env,
 		cfg:      cfg,
 		opts:     cfg.Options(),
-		sample:   drift.SampleOptions{Cap: cfg.SampleCap},
+		sample:   driftreport.SampleOptions{Cap: cfg.SampleCap},
 		roles:    roles,
 		metrics:  newMetrics(env.Metrics),
 		win:      win,
@@ -383,7 +383,7 @@ func (s *Service) model(name string) *modelState {
 	if m, ok := s.models[name]; ok {
 		return m
 	}
-	m := &modelState{name: name, versionRefs: map[string]*drift.Dataset{}, versionSrc: map[string]string{}}
+	m := &modelState{name: name, versionRefs: map[string]*driftreport.Dataset{}, versionSrc: map[string]string{}}
 	if ck, ok := s.ckpts[name]; ok {
 		m.ck = ck
 		if ck.Window.Seen {
@@ -524,7 +524,7 @@ func (s *Service) storeCheckpoint(m *modelState) error {
 
 // publish stores a report on lookout.drift.<model>, retrying until it is
 // stored or the service stops.
-func (s *Service) publish(model string, w *window, r drift.Report) error {
+func (s *Service) publish(model string, w *window, r driftreport.Report) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("drift report: %w", err)
@@ -543,21 +543,21 @@ func (s *Service) publish(model string, w *window, r drift.Report) error {
 // false when there is nothing to compare with, and a function that stores
 // what the window taught (a learned reference), to call once the window
 // is recorded.
-func (s *Service) build(m *modelState, w *window) (drift.Report, func(), bool) {
+func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), bool) {
 	ref, source, learn := s.reference(m, w)
 	if learn == nil {
 		learn = func() {}
 	}
 	if ref == nil {
-		return drift.Report{}, learn, false
+		return driftreport.Report{}, learn, false
 	}
 	version := w.dominantVersion()
-	cur := &drift.Dataset{Features: w.features.Features, Rows: w.rows}
+	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows}
 	if ref.Prediction != nil || ref.Confidence != nil {
 		out := w.outputs[version]
 		cur.Prediction, cur.Confidence = out.Prediction, out.Confidence
 	}
-	r := drift.Compare(ref, cur, s.opts)
+	r := driftreport.Compare(ref, cur, s.opts)
 	r.Version = version
 	r.Reference.Source = source
 	return r, learn, true
@@ -567,7 +567,7 @@ func (s *Service) build(m *modelState, w *window) (drift.Report, func(), bool) {
 // pinned reference, everything) plus the prediction and confidence of the
 // window's main version. It returns nil when there is none yet, and a
 // function that stores what the window taught.
-func (s *Service) reference(m *modelState, w *window) (*drift.Dataset, string, func()) {
+func (s *Service) reference(m *modelState, w *window) (*driftreport.Dataset, string, func()) {
 	ctx := s.ctx
 	version := w.dominantVersion()
 	if pinned := s.pinned(ctx, m); pinned != nil {
@@ -581,7 +581,7 @@ func (s *Service) reference(m *modelState, w *window) (*drift.Dataset, string, f
 			// The first window is its own reference.
 			return s.view(w.features, w.outputs[version], w.rows), "rolling: no earlier window yet; this window (" + w.span() + ")", nil
 		}
-		var feats, outs []*drift.Dataset
+		var feats, outs []*driftreport.Dataset
 		for _, h := range m.history {
 			feats = append(feats, h.features)
 			outs = append(outs, h.outputs[version]) // nil when the version is new
@@ -633,8 +633,8 @@ func (s *Service) reference(m *modelState, w *window) (*drift.Dataset, string, f
 
 // view joins features from one dataset with prediction and confidence from
 // another (nil: none).
-func (s *Service) view(features, outputs *drift.Dataset, rows int) *drift.Dataset {
-	d := &drift.Dataset{Features: features.Features, Rows: rows}
+func (s *Service) view(features, outputs *driftreport.Dataset, rows int) *driftreport.Dataset {
+	d := &driftreport.Dataset{Features: features.Features, Rows: rows}
 	if outputs != nil {
 		d.Prediction, d.Confidence = outputs.Prediction, outputs.Confidence
 	}
@@ -643,7 +643,7 @@ func (s *Service) view(features, outputs *drift.Dataset, rows int) *drift.Datase
 
 // pinned returns the model's pinned reference, re-reading it when it was
 // replaced, or nil when none is set.
-func (s *Service) pinned(ctx context.Context, m *modelState) *drift.Dataset {
+func (s *Service) pinned(ctx context.Context, m *modelState) *driftreport.Dataset {
 	info, err := s.refs.PinnedInfo(ctx, m.name)
 	if errors.Is(err, ErrNoReference) {
 		if m.pinned != nil {
@@ -687,7 +687,7 @@ func (s *Service) loadLearned(ctx context.Context, m *modelState) {
 
 // loadVersion reads a version's learned prediction and confidence
 // reference, remembering when there is none.
-func (s *Service) loadVersion(ctx context.Context, m *modelState, version string) *drift.Dataset {
+func (s *Service) loadVersion(ctx context.Context, m *modelState, version string) *driftreport.Dataset {
 	d, info, err := s.refs.get(ctx, learnedVersionName(m.name, version), s.sample)
 	switch {
 	case err == nil:
@@ -703,7 +703,7 @@ func (s *Service) loadVersion(ctx context.Context, m *modelState, version string
 }
 
 // storeLearned keeps a learned reference in the Object Store.
-func (s *Service) storeLearned(model, name, source string, d *drift.Dataset) {
+func (s *Service) storeLearned(model, name, source string, d *driftreport.Dataset) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
 	defer cancel()
 	if _, err := s.refs.put(ctx, name, model, source, d); err != nil {

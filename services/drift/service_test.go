@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
@@ -111,7 +111,7 @@ func every(start time.Time, step time.Duration, n int) []time.Time {
 }
 
 // reports returns the drift reports stored for a model, in order.
-func reports(t *testing.T, js jetstream.JetStream, model string) []drift.Report {
+func reports(t *testing.T, js jetstream.JetStream, model string) []driftreport.Report {
 	t.Helper()
 	ctx := context.Background()
 	subject := subjects.For(natsbus.KindDrift, model)
@@ -131,13 +131,13 @@ func reports(t *testing.T, js jetstream.JetStream, model string) []drift.Report 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []drift.Report
+	var out []driftreport.Report
 	for uint64(len(out)) < total {
 		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatalf("read %s after %d of %d: %v", subject, len(out), total, err)
 		}
-		var r drift.Report
+		var r driftreport.Report
 		if err := json.Unmarshal(msg.Data(), &r); err != nil {
 			t.Fatalf("report %d is not JSON: %v", len(out)+1, err)
 		}
@@ -147,9 +147,9 @@ func reports(t *testing.T, js jetstream.JetStream, model string) []drift.Report 
 }
 
 // waitReports waits until a model has n reports and returns them.
-func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []drift.Report {
+func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []driftreport.Report {
 	t.Helper()
-	var got []drift.Report
+	var got []driftreport.Report
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		got = reports(t, js, model)
 		if len(got) < n {
@@ -163,7 +163,7 @@ func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []dr
 	return got
 }
 
-func drifted(r drift.Report) []string {
+func drifted(r driftreport.Report) []string {
 	var names []string
 	for name, fd := range r.Features {
 		if fd.Drifted {
@@ -204,7 +204,7 @@ func TestStableThenShift(t *testing.T) {
 		t.Fatalf("shifted window: drifted %v, want [age]", d)
 	}
 	age := last.Features["age"]
-	if age.Method != drift.MethodWasserstein || age.Score < 0.1 {
+	if age.Method != driftreport.MethodWasserstein || age.Score < 0.1 {
 		t.Errorf("age: method %s score %v, want wasserstein >= 0.1", age.Method, age.Score)
 	}
 	if last.Model != "churn" || last.Reference.Count != 2000 || last.Prediction == nil || last.Confidence == nil {
@@ -274,12 +274,12 @@ func TestTimeWindowAndPinnedReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned := drift.NewDataset(drift.SampleOptions{})
+	pinned := driftreport.NewDataset(driftreport.SampleOptions{})
 	pg := newGenerator(4)
 	for range 300 {
 		p := pg.next()
 		p.Features["plan"] = event.Text("basic")
-		if err := pinned.Add(drift.Row{Features: map[string]any{
+		if err := pinned.Add(driftreport.Row{Features: map[string]any{
 			"age": p.Features["age"].GetNumber(), "income": p.Features["income"].GetNumber(), "plan": "basic",
 		}, Prediction: p.Prediction.GetNumber(), Confidence: p.Confidence}); err != nil {
 			t.Fatal(err)
@@ -297,7 +297,7 @@ func TestTimeWindowAndPinnedReference(t *testing.T) {
 	if d := drifted(r); len(d) != 1 || d[0] != "plan" {
 		t.Errorf("drifted %v, want [plan]", d)
 	}
-	if r.Features["plan"].Method != drift.MethodChi2 {
+	if r.Features["plan"].Method != driftreport.MethodChi2 {
 		t.Errorf("plan judged by %s, want chi2 for a 300-row reference", r.Features["plan"].Method)
 	}
 }

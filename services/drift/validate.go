@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
 
@@ -93,12 +93,12 @@ func (c Config) Validate() error {
 // validate checks one rule override at key.
 func (r Rule) validate(key string) []error {
 	switch r.Method {
-	case drift.MethodKS, drift.MethodChi2:
+	case driftreport.MethodKS, driftreport.MethodChi2:
 		// The threshold of a test is a p-value.
 		return probability(key+".threshold", r.Threshold, false)
-	case "", drift.MethodWasserstein, drift.MethodPSI:
+	case "", driftreport.MethodWasserstein, driftreport.MethodPSI:
 		return score(key+".threshold", r.Threshold)
-	case drift.MethodJensenShannon:
+	case driftreport.MethodJensenShannon:
 		return probability(key+".threshold", r.Threshold, true)
 	}
 	return []error{fmt.Errorf("%s.method: %q is not ks, chi2, wasserstein, jensen_shannon or psi", key, r.Method)}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lookout-ml/lookout/pkg/dataset"
-	"github.com/lookout-ml/lookout/pkg/drift"
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	ew "github.com/lookout-ml/lookout/pkg/window"
 )
@@ -18,8 +18,8 @@ import (
 // events, and the predictions and confidences of each model version apart,
 // each a sample bounded by the sample cap.
 type window struct {
-	features    *drift.Dataset
-	outputs     map[string]*drift.Dataset // by model version
+	features    *driftreport.Dataset
+	outputs     map[string]*driftreport.Dataset // by model version
 	versionRows map[string]int
 	rows        int
 	// firstSeq and lastSeq are the stream sequences of its first and last
@@ -31,15 +31,15 @@ type window struct {
 	// report's window start and end.
 	minTS, maxTS int64
 	adder        dataset.Adder
-	sample       drift.SampleOptions
+	sample       driftreport.SampleOptions
 }
 
-func newWindow(seq uint64, stored time.Time, sample drift.SampleOptions) *window {
+func newWindow(seq uint64, stored time.Time, sample driftreport.SampleOptions) *window {
 	// A seed per window keeps a rebuilt window's sample the same.
 	sample.Seed = seq
 	return &window{
-		features:    drift.NewDataset(sample),
-		outputs:     map[string]*drift.Dataset{},
+		features:    driftreport.NewDataset(sample),
+		outputs:     map[string]*driftreport.Dataset{},
 		versionRows: map[string]int{},
 		firstSeq:    seq,
 		firstStored: stored,
@@ -53,7 +53,7 @@ func (w *window) add(seq uint64, p *event.Prediction) {
 	v := p.GetVersion()
 	out, ok := w.outputs[v]
 	if !ok {
-		out = drift.NewDataset(w.sample)
+		out = driftreport.NewDataset(w.sample)
 		w.outputs[v] = out
 	}
 	dataset.AddOutputs(out, p, true)
@@ -126,14 +126,14 @@ func (w *window) span() string {
 // merge joins the samples of several datasets into one bounded by cap: a
 // uniform sample of the values they hold, with their counts summed. The
 // rolling reference merges the previous windows this way.
-func merge(sample drift.SampleOptions, ds []*drift.Dataset) *drift.Dataset {
-	out := drift.NewDataset(sample)
-	mergeColumn := func(dst *drift.Column, src *drift.Column) {
+func merge(sample driftreport.SampleOptions, ds []*driftreport.Dataset) *driftreport.Dataset {
+	out := driftreport.NewDataset(sample)
+	mergeColumn := func(dst *driftreport.Column, src *driftreport.Column) {
 		if src == nil {
 			return
 		}
 		seen, nulls := dst.Seen, dst.Nulls
-		if src.Kind() == drift.KindCategorical {
+		if src.Kind() == driftreport.KindCategorical {
 			for _, s := range src.Strings {
 				dst.AddString(s)
 			}

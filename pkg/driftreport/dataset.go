@@ -1,4 +1,4 @@
-package drift
+package driftreport
 
 import (
 	"encoding/json"

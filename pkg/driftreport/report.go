@@ -1,8 +1,8 @@
-// Package drift computes the drift report of the public contract: for each
+// Package driftreport computes the drift report of the public contract: for each
 // feature, the prediction and the confidence, how far a current window has
 // moved from a reference, and whether the dataset as a whole drifted. It is
 // pure: datasets in, a Report out, with no I/O but WriteTable's writer.
-package drift
+package driftreport
 
 import "time"
 
