@@ -22,7 +22,7 @@ bench archive ./pkg/archive      'BenchmarkWrite|BenchmarkRead'
 bench archsvc ./services/archive 'BenchmarkService' -benchtime 1x
 bench replay  ./cmd/lookout      'BenchmarkReplay' -benchtime 1x
 bench stats   ./pkg/stats        '.'
-bench drift   ./pkg/drift        '.'
+bench drift   ./pkg/driftreport        '.'
 bench canary  ./pkg/canary       'BenchmarkJoin|BenchmarkTracker'
 bench canarysvc ./services/canary 'BenchmarkService'
 bench feedback ./services/feedback 'BenchmarkIndexPut'
@@ -82,7 +82,7 @@ TEXT
   table replay Replay/replay:Replay/raw-publish:events/s
   echo "## Drift statistics"
   echo
-  echo "$(cmdline ./pkg/stats .) and $(cmdline ./pkg/drift .): 100,000 × 100,000 samples; Compare is 20 features."
+  echo "$(cmdline ./pkg/stats .) and $(cmdline ./pkg/driftreport .): 100,000 × 100,000 samples; Compare is 20 features."
   echo
   table stats
   table drift
