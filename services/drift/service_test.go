@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/drift"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -54,7 +55,7 @@ func (g *generator) next() *event.Prediction {
 	c := 0.6 + 0.4*g.rng.Float64()
 	return &event.Prediction{
 		Id: fmt.Sprintf("e%d", g.n), Model: "churn", Version: g.version, Role: event.RoleProduction,
-		TsUnixNano: g.base.Add(time.Duration(g.n) * time.Millisecond).UnixNano(),
+		TsUnixNano: proto.Int64(g.base.Add(time.Duration(g.n) * time.Millisecond).UnixNano()),
 		Features: map[string]*event.Value{
 			"age":    event.Number(g.ageMean + 10*g.rng.NormFloat64()),
 			"income": event.Number(1000 * g.rng.ExpFloat64()),

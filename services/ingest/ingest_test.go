@@ -132,7 +132,7 @@ func TestIngestValidatesAndRepublishes(t *testing.T) {
 		if m.Headers().Get(jetstream.MsgIDHeader) != p.Id {
 			t.Errorf("Nats-Msg-Id %q, want the event id %q", m.Headers().Get(jetstream.MsgIDHeader), p.Id)
 		}
-		if p.Model != "churn" || p.Role != event.RoleProduction || p.TsUnixNano == 0 || p.Id == "" {
+		if p.Model != "churn" || p.Role != event.RoleProduction || p.GetTsUnixNano() == 0 || p.Id == "" {
 			t.Errorf("not normalised: %s", m.Data())
 		}
 		got[p.Version+"/"+p.Id] = p
