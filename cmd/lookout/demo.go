@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
@@ -66,7 +67,7 @@ func runDemo(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subje
 			p := &event.Prediction{
 				Id:        fmt.Sprintf("demo-%s-%d-%s", run, n, role),
 				RequestId: requestID, Model: model, Version: version, Role: role,
-				TsUnixNano: time.Now().UnixNano(),
+				TsUnixNano: proto.Int64(time.Now().UnixNano()),
 				Features: map[string]*event.Value{
 					"age": event.Number(math.Round(age*10) / 10), "plan": event.Text(plan),
 					"income": event.Number(math.Round(income)), "trial": event.Flag(rng.IntN(4) == 0),

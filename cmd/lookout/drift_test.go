@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
@@ -164,7 +166,7 @@ func TestDriftCommandParquet(t *testing.T) {
 		x := float64(rng.IntN(1000)) / 8 // exact in both forms
 		ts := start.Add(time.Duration(i) * time.Second)
 		rows = append(rows, &event.Prediction{Id: fmt.Sprint(i), Model: "m", Version: "v1", Role: "production",
-			TsUnixNano: ts.UnixNano(), Features: map[string]*event.Value{"x": event.Number(x)}, Prediction: event.Number(x / 1000)})
+			TsUnixNano: proto.Int64(ts.UnixNano()), Features: map[string]*event.Value{"x": event.Number(x)}, Prediction: event.Number(x / 1000)})
 		fmt.Fprintf(&b, "%s,%v,%v\n", ts.Format(time.RFC3339), x, x/1000)
 	}
 	file := filepath.Join(archive.Dir(root, "m", start), "w.parquet")

@@ -89,8 +89,11 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer nc.Close()
 	opts.maxPending = 4096
-	// The library's own bound is above ours, so a publish never stalls.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*opts.maxPending))
+	// The library's own bound is above ours, so a publish never stalls; a
+	// publish the server never answers (a connection lost and not back)
+	// fails after a while rather than holding the replay forever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*opts.maxPending),
+		jetstream.WithPublishAsyncTimeout(time.Minute))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -159,17 +162,14 @@ func (s *replaySummary) rate() float64 {
 	return float64(s.acked) / s.elapsed.Seconds()
 }
 
-// replay republishes the rows of files, in order, with JetStream
-// acknowledgements and at most opts.maxPending unacknowledged. A bad file
-// is reported on opts.errors and counted, and the replay goes on. The error
-// is ctx's, or a path that cannot be read at all.
 // republish tries a message whose asynchronous publish failed again,
-// synchronously, three times with a growing pause.
+// synchronously, three times with a growing pause. A subject that no
+// stream captures is not tried again: it never will be stored.
 func republish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) error {
 	var err error
 	for attempt, pause := 0, time.Second; attempt < 3 && ctx.Err() == nil; attempt, pause = attempt+1, 2*pause {
-		if _, err = js.PublishMsg(ctx, msg); err == nil {
-			return nil
+		if _, err = js.PublishMsg(ctx, msg); err == nil || isNoStream(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -182,6 +182,42 @@ func republish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) error
 	return err
 }
 
+// isNoStream reports whether a publish failed because no stream captures
+// its subject (the server answered "no responders").
+func isNoStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// noStreamError names a subject that no stream captures.
+func noStreamError(subject string) error {
+	return fmt.Errorf("no JetStream stream captures subject %q: nothing would store the events (check --subject)", subject)
+}
+
+// checkSubject fails when no stream captures subject, before anything is
+// published to it. A lookup the server refuses (a user allowed only to
+// publish) is not an answer: then the first publish tells, as isNoStream.
+func checkSubject(ctx context.Context, js jetstream.JetStream, subject string) error {
+	lookup, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := js.StreamNameBySubject(lookup, subject)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return noStreamError(subject)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return nil
+}
+
+// replay republishes the rows of files, in order, with JetStream
+// acknowledgements and at most opts.maxPending unacknowledged. A bad file
+// is reported on opts.errors and counted, and the replay goes on. Each
+// subject is checked before its first publish, and a subject no stream
+// captures stops the replay. The error is ctx's, that subject's, or a path
+// that cannot be read at all. Every wait honours ctx, so an interrupt
+// stops the replay at once.
 func replay(ctx context.Context, js jetstream.JetStream, files []string, opts replayOptions) (*replaySummary, error) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	start := time.Now()
@@ -212,10 +248,13 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 	}
 	sum.files = len(good) + sum.badFiles
 
-	// reader → msgs → publisher → futures → acknowledger.
+	// reader → msgs → publisher → futures → acknowledger. runCtx ends with
+	// ctx or with the first subject no stream captures (its cause).
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	msgs := make(chan *nats.Msg, 1024)
 	futures := make(chan jetstream.PubAckFuture, opts.maxPending)
-	readCtx, stopReading := context.WithCancel(ctx)
+	readCtx, stopReading := context.WithCancel(runCtx)
 	defer stopReading()
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -260,11 +299,19 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 			select {
 			case <-f.Ok():
 				sum.ackCount.Add(1)
-			case <-f.Err():
-				err := republish(ctx, js, f.Msg())
+			case <-runCtx.Done():
+				// Interrupted: what is still pending is neither acknowledged
+				// nor failed, and waiting for it would hold the exit.
+			case err := <-f.Err():
+				if !isNoStream(err) {
+					err = republish(runCtx, js, f.Msg())
+				}
 				if err == nil {
 					sum.ackCount.Add(1)
 					continue
+				}
+				if isNoStream(err) {
+					stopRun(noStreamError(f.Msg().Subject))
 				}
 				sum.fail.Add(1)
 				sum.mu.Lock()
@@ -281,9 +328,17 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 	if opts.rate > 0 {
 		pacer = newPacer(opts.rate)
 	}
+	checked := map[string]bool{}
 	for msg := range msgs {
-		if err := pacer.wait(ctx); err != nil {
+		if err := pacer.wait(runCtx); err != nil {
 			break
+		}
+		if !checked[msg.Subject] {
+			if err := checkSubject(runCtx, js, msg.Subject); err != nil {
+				stopRun(err)
+				break
+			}
+			checked[msg.Subject] = true
 		}
 		f, err := js.PublishMsgAsync(msg)
 		sum.pubCount.Add(1)
@@ -296,7 +351,10 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 			sum.mu.Unlock()
 			continue
 		}
-		futures <- f
+		select {
+		case futures <- f:
+		case <-runCtx.Done():
+		}
 	}
 	stopReading()
 	for range msgs { // let the reader finish
@@ -309,7 +367,10 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 	sum.acked = sum.ackCount.Load()
 	sum.failed = sum.fail.Load()
 	sum.elapsed = time.Since(start)
-	return sum, ctx.Err()
+	if runCtx.Err() != nil {
+		return sum, context.Cause(runCtx)
+	}
+	return sum, nil
 }
 
 // pacer spaces publishes to a rate; the zero pacer does not wait.

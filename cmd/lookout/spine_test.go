@@ -81,7 +81,7 @@ func TestNodeClientPublishes(t *testing.T) {
 	ids := map[string]bool{}
 	for _, p := range got {
 		ids[p.Id] = true
-		if p.Model != "js-model" || p.Version != "js-1" || p.Role != event.RoleProduction || p.TsUnixNano == 0 {
+		if p.Model != "js-model" || p.Version != "js-1" || p.Role != event.RoleProduction || p.GetTsUnixNano() == 0 {
 			t.Errorf("not normalised: %v", p)
 		}
 		if p.Features["plan"].GetText() == "" || p.Features["trial"].GetKind() == nil {

@@ -33,7 +33,7 @@ func samples() []*event.Prediction {
 	return []*event.Prediction{
 		{ // every field, numeric prediction
 			Id: "a", RequestId: "req-1", Model: "churn", Version: "v1", Role: "production",
-			TsUnixNano: ts("2026-11-24T10:00:00.123456Z"),
+			TsUnixNano: proto.Int64(ts("2026-11-24T10:00:00.123456Z")),
 			Features: map[string]*event.Value{
 				"age": event.Number(42), "plan": event.Text("pro"), "trial": event.Flag(true), "income": event.Null(),
 			},
@@ -43,19 +43,19 @@ func samples() []*event.Prediction {
 		},
 		{ // zero values stay zero, not null; a label prediction
 			Id: "b", Model: "churn", Version: "v1", Role: "canary",
-			TsUnixNano: ts("2026-11-24T10:00:01Z"),
+			TsUnixNano: proto.Int64(ts("2026-11-24T10:00:01Z")),
 			Features:   map[string]*event.Value{"age": event.Number(0), "plan": event.Text(""), "trial": event.Flag(false)},
 			Prediction: event.Text("stay"), Confidence: ptr(0), LatencyMs: ptr(0),
 			Scores: map[string]float64{"churn": 0},
 		},
 		{ // no optional field at all, no features
 			Id: "c", Model: "churn", Version: "v2", Role: "shadow",
-			TsUnixNano: ts("2026-11-24T10:00:02Z"),
+			TsUnixNano: proto.Int64(ts("2026-11-24T10:00:02Z")),
 			Prediction: event.Number(-1.5e-9),
 		},
 		{ // age changes type to a string, trial to a number
 			Id: "d", Model: "churn", Version: "v2", Role: "production",
-			TsUnixNano: ts("2026-11-24T10:00:03Z"),
+			TsUnixNano: proto.Int64(ts("2026-11-24T10:00:03Z")),
 			Features:   map[string]*event.Value{"age": event.Text("unknown"), "trial": event.Number(1)},
 			Prediction: event.Number(1),
 		},
@@ -74,7 +74,7 @@ func normalise(p *event.Prediction) *event.Prediction {
 	if len(p.Features) == 0 {
 		p.Features = nil
 	}
-	p.TsUnixNano = floorDiv(p.TsUnixNano, 1000) * 1000
+	p.TsUnixNano = proto.Int64(floorDiv(p.GetTsUnixNano(), 1000) * 1000)
 	return p
 }
 
@@ -146,9 +146,9 @@ func TestSchemaColumns(t *testing.T) {
 func TestTypeConflictChoosesMajority(t *testing.T) {
 	// Two strings and one number: the main leaf is a string.
 	rows := []*event.Prediction{
-		{Id: "1", Model: "m", Version: "v", Role: "production", TsUnixNano: 1e18, Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Number(3)}},
-		{Id: "2", Model: "m", Version: "v", Role: "production", TsUnixNano: 1e18, Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Text("a")}},
-		{Id: "3", Model: "m", Version: "v", Role: "production", TsUnixNano: 1e18, Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Text("b"), "x__double": event.Flag(true)}},
+		{Id: "1", Model: "m", Version: "v", Role: "production", TsUnixNano: proto.Int64(1e18), Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Number(3)}},
+		{Id: "2", Model: "m", Version: "v", Role: "production", TsUnixNano: proto.Int64(1e18), Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Text("a")}},
+		{Id: "3", Model: "m", Version: "v", Role: "production", TsUnixNano: proto.Int64(1e18), Prediction: event.Number(1), Features: map[string]*event.Value{"x": event.Text("b"), "x__double": event.Flag(true)}},
 	}
 	lay, err := planLayout(rows)
 	if err != nil {
@@ -172,7 +172,7 @@ func TestTypeConflictChoosesMajority(t *testing.T) {
 
 func TestSplitByDateAtMidnight(t *testing.T) {
 	mk := func(id, at string) *event.Prediction {
-		return &event.Prediction{Id: id, TsUnixNano: ts(at)}
+		return &event.Prediction{Id: id, TsUnixNano: proto.Int64(ts(at))}
 	}
 	rows := []*event.Prediction{
 		mk("1", "2026-11-24T23:59:59.999Z"), mk("2", "2026-11-25T00:00:00Z"), mk("3", "2026-11-24T23:00:00Z"),
@@ -322,7 +322,7 @@ func TestFiltersAndPaths(t *testing.T) {
 		for i := range n {
 			rows = append(rows, &event.Prediction{
 				Id: fmt.Sprintf("%s-%s-%d", model, day.Format("0102"), i), Model: model, Version: "v", Role: "production",
-				TsUnixNano: day.UnixNano() + int64(i)*int64(time.Hour), Prediction: event.Number(float64(i)),
+				TsUnixNano: proto.Int64(day.UnixNano() + int64(i)*int64(time.Hour)), Prediction: event.Number(float64(i)),
 			})
 		}
 		if _, err := WriteFile(filepath.Join(Dir(root, model, day), FileName(day, day, 1)), rows, WriteOptions{}); err != nil {

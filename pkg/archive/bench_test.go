@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -24,7 +25,7 @@ func benchRows(n int) []*event.Prediction {
 		lat := float64(i % 37)
 		rows[i] = &event.Prediction{
 			Id: fmt.Sprintf("id-%08d", i), Model: "churn", Version: "v1", Role: "production",
-			TsUnixNano: base.Add(time.Duration(i) * time.Millisecond).UnixNano(),
+			TsUnixNano: proto.Int64(base.Add(time.Duration(i) * time.Millisecond).UnixNano()),
 			Features: map[string]*event.Value{
 				"age": event.Number(float64(20 + i%60)), "income": event.Number(float64(i%1000) * 37.5), "tenure": event.Number(float64(i % 120)),
 				"plan": event.Text([]string{"free", "pro", "team"}[i%3]), "country": event.Text([]string{"fr", "de", "us", "jp"}[i%4]),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -266,7 +267,7 @@ func (d *rowDecoder) decode(f *File, row parquet.Row) *event.Prediction {
 		case colRole:
 			p.Role = string(v.ByteArray())
 		case colTS:
-			p.TsUnixNano = v.Int64() * f.tsMul
+			p.TsUnixNano = proto.Int64(v.Int64() * f.tsMul)
 		case colPredictionValue:
 			p.Prediction = event.Number(number(v))
 		case colPredictionLabel:

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -124,7 +126,7 @@ func archiveRows() []*event.Prediction {
 	var rows []*event.Prediction
 	for i := range 50 {
 		p := &event.Prediction{
-			Id: string(rune('a' + i%26)), Model: "churn", Version: "v1", Role: "production", TsUnixNano: ts + int64(i)*1e9,
+			Id: string(rune('a' + i%26)), Model: "churn", Version: "v1", Role: "production", TsUnixNano: proto.Int64(ts + int64(i)*1e9),
 			Features: map[string]*event.Value{
 				"age": event.Number(float64(i)), "plan": event.Text([]string{"basic", "pro"}[i%2]), "trial": event.Flag(i%3 == 0),
 			},

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -21,7 +23,7 @@ func writeBenchFile(tb testing.TB, rows, features int) string {
 	for r := range preds {
 		p := &event.Prediction{
 			Id: fmt.Sprint(r), Model: "m", Version: "v1", Role: event.RoleProduction,
-			TsUnixNano: start.Add(time.Duration(r) * time.Millisecond).UnixNano(),
+			TsUnixNano: proto.Int64(start.Add(time.Duration(r) * time.Millisecond).UnixNano()),
 			Features:   map[string]*event.Value{}, Prediction: event.Number(rng.Float64()),
 		}
 		for f := range features {

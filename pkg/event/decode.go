@@ -131,14 +131,7 @@ func decodePredictionJSON(data []byte) (*Prediction, []*Reason, map[string]bool,
 		case "role":
 			p.Role = d.str(top("role"), raw)
 		case "ts":
-			if ts := d.str(top("ts"), raw); ts != "" {
-				t, err := time.Parse(time.RFC3339Nano, ts)
-				if err != nil {
-					d.fail(top("ts"), CodeInvalid, "%q is not an RFC 3339 time", ts)
-				} else {
-					p.TsUnixNano = t.UnixNano()
-				}
-			}
+			p.TsUnixNano = d.timestamp(raw)
 		case "features":
 			p.Features = d.features(raw)
 		case "prediction":
@@ -220,6 +213,34 @@ func parseNumber(raw []byte) (float64, string, string) {
 	return f, "", ""
 }
 
+// Bounds of a timestamp: what int64 nanoseconds since 1970 can hold.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// timestamp decodes an optional RFC 3339 ts into Unix nanoseconds; nil is
+// absent. A time outside what int64 nanoseconds can hold is out of range
+// rather than wrapped around into another century.
+func (d *fieldDecoder) timestamp(raw []byte) *int64 {
+	ts := d.str(top("ts"), raw)
+	if ts == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	switch {
+	case err != nil:
+		d.fail(top("ts"), CodeInvalid, "%q is not an RFC 3339 time", ts)
+	case t.Before(minTime) || t.After(maxTime):
+		d.fail(top("ts"), CodeOutOfRange, "%q is outside %s to %s", ts,
+			minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
+	default:
+		n := t.UnixNano()
+		return &n
+	}
+	return nil
+}
+
 // value decodes a number, string, boolean or null.
 func (d *fieldDecoder) value(f field, raw []byte) *Value {
 	switch {
@@ -253,11 +274,7 @@ func (d *fieldDecoder) features(raw []byte) map[string]*Value {
 	}
 	out := make(map[string]*Value, 8)
 	_ = eachMember(raw, func(key []byte, v []byte) { // raw was scanned already
-		name := unquote(key)
-		if name == "" {
-			d.fail(top("features"), CodeInvalid, "a feature name is empty")
-			return
-		}
+		name := unquote(key) // an empty name is reported by validatePrediction
 		if val := d.value(field{"features", name}, v); val != nil {
 			out[name] = val
 		}
@@ -308,7 +325,9 @@ func (d *fieldDecoder) tags(raw []byte) map[string]string {
 	out := make(map[string]string, 4)
 	_ = eachMember(raw, func(key []byte, v []byte) {
 		k := unquote(key)
-		if s := d.str(field{"tags", k}, v); s != "" || isNull(v) {
+		// An empty string is a value like any other: protobuf keeps it,
+		// and so must the JSON the predictions stream carries.
+		if s := d.str(field{"tags", k}, v); isNull(v) || v[0] == '"' {
 			out[k] = s
 		}
 	})
@@ -371,12 +390,8 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 	default:
 		d.fail(top("role"), CodeInvalid, "%q is not one of production, canary, shadow", p.Role)
 	}
-	if p.TsUnixNano == 0 && !typed["ts"] {
-		received := opts.Received
-		if received.IsZero() {
-			received = time.Now()
-		}
-		p.TsUnixNano = received.UnixNano()
+	if p.TsUnixNano == nil && !typed["ts"] {
+		p.TsUnixNano = receivedNano(opts)
 	}
 	checkValue := func(f field, v *Value) {
 		if n := v.GetNumber(); math.IsNaN(n) || math.IsInf(n, 0) {
@@ -384,7 +399,7 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 		}
 	}
 	switch {
-	case p.Prediction == nil || p.Prediction.GetKind() == nil || p.Prediction.GetNull():
+	case isNullValue(p.Prediction):
 		if !typed["prediction"] {
 			d.fail(top("prediction"), CodeMissing, "required (a number or a class label)")
 		}
@@ -393,12 +408,24 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 	default:
 		checkValue(top("prediction"), p.Prediction)
 	}
+	// Names must be non-empty: the archive has no column for an empty one,
+	// and readers of the predictions stream would drop the event.
 	for name, v := range p.Features {
-		if v == nil || v.GetKind() == nil {
+		if name == "" {
+			d.fail(top("features"), CodeInvalid, "a feature name is empty")
+			continue
+		}
+		if isNullValue(v) {
 			p.Features[name] = Null()
 			continue
 		}
 		checkValue(field{"features", name}, v)
+	}
+	if _, ok := p.Scores[""]; ok {
+		d.fail(top("scores"), CodeInvalid, "a class name is empty")
+	}
+	if _, ok := p.Tags[""]; ok {
+		d.fail(top("tags"), CodeInvalid, "a tag name is empty")
 	}
 	if p.Confidence != nil {
 		c := *p.Confidence
@@ -411,6 +438,7 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 	}
 	for class, s := range p.Scores {
 		switch {
+		case class == "": // reported above
 		case math.IsNaN(s) || math.IsInf(s, 0):
 			d.fail(field{"scores", class}, CodeNotFinite, "must be a finite number, got %v", s)
 		case s < 0 || s > 1:
@@ -427,6 +455,27 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 		}
 	}
 	return d.reasons
+}
+
+// receivedNano is the time that fills in an absent ts.
+func receivedNano(opts DecodeOptions) *int64 {
+	received := opts.Received
+	if received.IsZero() {
+		received = time.Now()
+	}
+	n := received.UnixNano()
+	return &n
+}
+
+// isNullValue reports whether v is absent or null. Protobuf can say null
+// as Value_Null{Null: false}; that is null too, since the JSON form has
+// only one null.
+func isNullValue(v *Value) bool {
+	if v == nil || v.GetKind() == nil {
+		return true
+	}
+	_, null := v.GetKind().(*lookoutv1.Value_Null)
+	return null
 }
 
 func isFlag(v *Value) bool {

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"slices"
 	"strings"
@@ -107,7 +109,7 @@ func TestDecodeNormalises(t *testing.T) {
 	if len(reasons) > 0 {
 		t.Fatal(reasons)
 	}
-	if p.Model != "churn" || p.Role != RoleProduction || p.TsUnixNano != received.UnixNano() {
+	if p.Model != "churn" || p.Role != RoleProduction || p.GetTsUnixNano() != received.UnixNano() {
 		t.Fatalf("not normalised: model %q role %q ts %v", p.Model, p.Role, Time(p))
 	}
 	if p.Confidence == nil || *p.Confidence != 0 || p.LatencyMs == nil || *p.LatencyMs != 0 {
@@ -169,7 +171,7 @@ func TestProtobufInput(t *testing.T) {
 	if len(reasons) > 0 {
 		t.Fatal(reasons)
 	}
-	if p.Prediction.GetText() != "stay" || p.Role != RoleProduction || p.TsUnixNano != received.UnixNano() {
+	if p.Prediction.GetText() != "stay" || p.Role != RoleProduction || p.GetTsUnixNano() != received.UnixNano() {
 		t.Fatalf("got %v", p)
 	}
 	bad := &Prediction{Model: "churn", Version: "v1", Prediction: Number(math.NaN()), Confidence: new(float64)}
@@ -203,6 +205,9 @@ func TestRejectionRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The size and hash of the original are filled in.
+		sum := sha256.Sum256(original)
+		r.OriginalSize, r.OriginalSha256 = int64(len(original)), hex.EncodeToString(sum[:])
 		if !proto.Equal(r, back) {
 			t.Fatalf("got %v, want %v", back, r)
 		}

@@ -44,14 +44,7 @@ func decodeFeedbackJSON(data []byte) (*Feedback, []*Reason, map[string]bool, boo
 				d.fail(top("helpful"), CodeWrongType, "must be a boolean, got %s", describe(raw))
 			}
 		case "ts":
-			if ts := d.str(top("ts"), raw); ts != "" {
-				t, err := time.Parse(time.RFC3339Nano, ts)
-				if err != nil {
-					d.fail(top("ts"), CodeInvalid, "%q is not an RFC 3339 time", ts)
-				} else {
-					f.TsUnixNano = t.UnixNano()
-				}
-			}
+			f.TsUnixNano = d.timestamp(raw)
 		}
 	})
 	if err != nil {
@@ -82,7 +75,7 @@ func validateFeedback(f *Feedback, opts DecodeOptions, typed map[string]bool) []
 	if f.Id == "" && !typed["id"] {
 		d.fail(top("id"), CodeMissing, "required: the id of the prediction this feedback is about")
 	}
-	if f.Label != nil && (f.Label.GetKind() == nil || f.Label.GetNull()) {
+	if f.Label != nil && isNullValue(f.Label) {
 		f.Label = nil
 	}
 	switch {
@@ -97,12 +90,8 @@ func validateFeedback(f *Feedback, opts DecodeOptions, typed map[string]bool) []
 			d.fail(top("label"), CodeNotFinite, "must be a finite number, got %v", n)
 		}
 	}
-	if f.TsUnixNano == 0 && !typed["ts"] {
-		received := opts.Received
-		if received.IsZero() {
-			received = time.Now()
-		}
-		f.TsUnixNano = received.UnixNano()
+	if f.TsUnixNano == nil && !typed["ts"] {
+		f.TsUnixNano = receivedNano(opts)
 	}
 	return d.reasons
 }

@@ -138,7 +138,7 @@ func TestDecodeFeedbackProtobuf(t *testing.T) {
 // TestAppendFeedbackJSONRoundTrip: the encoder's output decodes to the
 // same feedback.
 func TestAppendFeedbackJSONRoundTrip(t *testing.T) {
-	in := &Feedback{Id: "p\"1", Model: "churn", Label: Number(1.5), Helpful: proto.Bool(false), TsUnixNano: received.UnixNano()}
+	in := &Feedback{Id: "p\"1", Model: "churn", Label: Number(1.5), Helpful: proto.Bool(false), TsUnixNano: proto.Int64(received.UnixNano())}
 	out := AppendFeedbackJSON(nil, in)
 	f, reasons := DecodeFeedback(out, DecodeOptions{})
 	if len(reasons) > 0 {

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -55,7 +57,7 @@ func write(base string, rows, features int, current bool) error {
 	for r := range rows {
 		p := &event.Prediction{
 			Id: fmt.Sprintf("%s-%d", filepath.Base(base), r), Model: "bench", Version: "v1", Role: event.RoleProduction,
-			TsUnixNano: start.Add(time.Duration(r) * time.Millisecond).UnixNano(),
+			TsUnixNano: proto.Int64(start.Add(time.Duration(r) * time.Millisecond).UnixNano()),
 			Features:   make(map[string]*event.Value, features),
 		}
 		for f := range features {

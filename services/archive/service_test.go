@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -67,7 +68,7 @@ func (r *running) stop(t *testing.T) {
 func prediction(model string, i int, at time.Time) *event.Prediction {
 	return &event.Prediction{
 		Id: fmt.Sprintf("%s-%04d", model, i), Model: model, Version: "v1", Role: "production",
-		TsUnixNano: at.UnixNano(),
+		TsUnixNano: proto.Int64(at.UnixNano()),
 		Features: map[string]*event.Value{
 			"age": event.Number(float64(i % 50)), "plan": event.Text([]string{"free", "pro"}[i%2]), "trial": event.Flag(i%3 == 0),
 		},

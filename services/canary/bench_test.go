@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
@@ -30,7 +31,7 @@ func BenchmarkService(b *testing.B) {
 		for _, role := range []string{event.RoleProduction, event.RoleCanary} {
 			lat, conf := 10+float64(i%7), 0.9
 			p := &event.Prediction{Id: role + id, RequestId: id, Model: "churn", Version: "v3", Role: role,
-				TsUnixNano: time.Now().UnixNano(), Prediction: event.Text("stay"), LatencyMs: &lat, Confidence: &conf,
+				TsUnixNano: proto.Int64(time.Now().UnixNano()), Prediction: event.Text("stay"), LatencyMs: &lat, Confidence: &conf,
 				Features: map[string]*event.Value{"age": event.Number(42), "plan": event.Text("pro")}}
 			msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, "churn"))
 			msg.Data = event.AppendJSON(nil, p)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	judge "github.com/lookout-ml/lookout/pkg/canary"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -116,9 +117,9 @@ func pairs(model string, n, flipEvery int, slow float64) (prod, canary []*event.
 		canLat := lat * slow
 		conf := 0.9
 		prod = append(prod, &event.Prediction{Id: "p-" + id, RequestId: id, Model: model, Version: "v3", Role: event.RoleProduction,
-			TsUnixNano: time.Now().UnixNano(), Prediction: event.Text(label), LatencyMs: &lat, Confidence: &conf})
+			TsUnixNano: proto.Int64(time.Now().UnixNano()), Prediction: event.Text(label), LatencyMs: &lat, Confidence: &conf})
 		canary = append(canary, &event.Prediction{Id: "c-" + id, RequestId: id, Model: model, Version: "v4", Role: event.RoleCanary,
-			TsUnixNano: time.Now().UnixNano(), Prediction: event.Text(canLabel), LatencyMs: &canLat, Confidence: &conf})
+			TsUnixNano: proto.Int64(time.Now().UnixNano()), Prediction: event.Text(canLabel), LatencyMs: &canLat, Confidence: &conf})
 	}
 	return prod, canary
 }

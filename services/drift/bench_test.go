@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -21,7 +23,7 @@ func benchMessages(n int) [][]byte {
 		c := rng.Float64()
 		p := &event.Prediction{
 			Id: fmt.Sprintf("id-%d", i), Model: "bench", Version: "v1", Role: event.RoleProduction,
-			TsUnixNano: start.Add(time.Duration(i) * time.Millisecond).UnixNano(),
+			TsUnixNano: proto.Int64(start.Add(time.Duration(i) * time.Millisecond).UnixNano()),
 			Features:   map[string]*event.Value{"plan": event.Text([]string{"basic", "pro", "team"}[i%3])},
 			Prediction: event.Number(rng.Float64()), Confidence: &c,
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -54,7 +55,7 @@ func (g *generator) next() *event.Prediction {
 	c := 0.6 + 0.4*g.rng.Float64()
 	return &event.Prediction{
 		Id: fmt.Sprintf("e%d", g.n), Model: "churn", Version: g.version, Role: event.RoleProduction,
-		TsUnixNano: g.base.Add(time.Duration(g.n) * time.Millisecond).UnixNano(),
+		TsUnixNano: proto.Int64(g.base.Add(time.Duration(g.n) * time.Millisecond).UnixNano()),
 		Features: map[string]*event.Value{
 			"age":    event.Number(g.ageMean + 10*g.rng.NormFloat64()),
 			"income": event.Number(1000 * g.rng.ExpFloat64()),
@@ -91,7 +92,7 @@ func (g *generator) publishAt(t *testing.T, js jetstream.JetStream, ts ...time.T
 	t.Helper()
 	for _, at := range ts {
 		p := g.next()
-		p.TsUnixNano = at.UnixNano()
+		p.TsUnixNano = proto.Int64(at.UnixNano())
 		msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, p.Model))
 		msg.Data = event.AppendJSON(nil, p)
 		msg.Header.Set(jetstream.MsgIDHeader, p.Id)

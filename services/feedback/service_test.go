@@ -36,7 +36,7 @@ func start(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg feedback.Con
 func predict(t *testing.T, js jetstream.JetStream, model, id, version string, pred *event.Value) {
 	t.Helper()
 	p := &event.Prediction{Id: id, Model: model, Version: version, Role: event.RoleProduction,
-		TsUnixNano: time.Now().Add(-time.Hour).UnixNano(), Prediction: pred}
+		TsUnixNano: proto.Int64(time.Now().Add(-time.Hour).UnixNano()), Prediction: pred}
 	msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, model))
 	msg.Data = event.AppendJSON(nil, p)
 	msg.Header.Set(jetstream.MsgIDHeader, id)

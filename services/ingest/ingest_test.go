@@ -143,7 +143,7 @@ func TestIngestValidatesAndRepublishes(t *testing.T) {
 		if want := natsbus.MsgID("churn", p.Id); m.Headers().Get(jetstream.MsgIDHeader) != want {
 			t.Errorf("Nats-Msg-Id %q, want the model-scoped event id %q", m.Headers().Get(jetstream.MsgIDHeader), want)
 		}
-		if p.Model != "churn" || p.Role != event.RoleProduction || p.TsUnixNano == 0 || p.Id == "" {
+		if p.Model != "churn" || p.Role != event.RoleProduction || p.GetTsUnixNano() == 0 || p.Id == "" {
 			t.Errorf("not normalised: %s", m.Data())
 		}
 		got[p.Version+"/"+p.Id] = p

@@ -152,8 +152,9 @@ type Prediction struct {
 	Version   string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	// production (default), canary or shadow.
 	Role string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
-	// Unix time in nanoseconds, UTC.
-	TsUnixNano int64             `protobuf:"varint,6,opt,name=ts_unix_nano,json=tsUnixNano,proto3" json:"ts_unix_nano,omitempty"`
+	// Unix time in nanoseconds, UTC. Optional so that an explicit 0 (the
+	// epoch) is not mistaken for absent: only absent takes the received time.
+	TsUnixNano *int64            `protobuf:"varint,6,opt,name=ts_unix_nano,json=tsUnixNano,proto3,oneof" json:"ts_unix_nano,omitempty"`
 	Features   map[string]*Value `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// A number (score, regression) or a string (class label).
 	Prediction    *Value             `protobuf:"bytes,8,opt,name=prediction,proto3" json:"prediction,omitempty"`
@@ -231,8 +232,8 @@ func (x *Prediction) GetRole() string {
 }
 
 func (x *Prediction) GetTsUnixNano() int64 {
-	if x != nil {
-		return x.TsUnixNano
+	if x != nil && x.TsUnixNano != nil {
+		return *x.TsUnixNano
 	}
 	return 0
 }
@@ -282,12 +283,13 @@ func (x *Prediction) GetTags() map[string]string {
 // Feedback is a ground-truth label or a "was this helpful?" answer for an
 // earlier prediction, published on lookout.feedback.<model>.
 type Feedback struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Model         string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	Label         *Value                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
-	Helpful       *bool                  `protobuf:"varint,4,opt,name=helpful,proto3,oneof" json:"helpful,omitempty"`
-	TsUnixNano    int64                  `protobuf:"varint,5,opt,name=ts_unix_nano,json=tsUnixNano,proto3" json:"ts_unix_nano,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Model   string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Label   *Value                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	Helpful *bool                  `protobuf:"varint,4,opt,name=helpful,proto3,oneof" json:"helpful,omitempty"`
+	// Unix time in nanoseconds, UTC; absent takes the received time.
+	TsUnixNano    *int64 `protobuf:"varint,5,opt,name=ts_unix_nano,json=tsUnixNano,proto3,oneof" json:"ts_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,23 +353,32 @@ func (x *Feedback) GetHelpful() bool {
 }
 
 func (x *Feedback) GetTsUnixNano() int64 {
-	if x != nil {
-		return x.TsUnixNano
+	if x != nil && x.TsUnixNano != nil {
+		return *x.TsUnixNano
 	}
 	return 0
 }
 
 // Rejection is published on lookout.rejected.<model> for input that ingest
-// refused: the original bytes and every reason.
+// refused: a bounded prefix of the original bytes, the original's size and
+// SHA-256, and its reasons (bounded too, so that a rejection always fits in
+// a message).
 type Rejection struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Model            string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
-	Subject          string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	Reasons          []*Reason              `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Original         []byte                 `protobuf:"bytes,4,opt,name=original,proto3" json:"original,omitempty"`
-	ReceivedUnixNano int64                  `protobuf:"varint,5,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Model   string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Subject string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Reasons []*Reason              `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// The first 4 KiB of the original.
+	Original         []byte `protobuf:"bytes,4,opt,name=original,proto3" json:"original,omitempty"`
+	ReceivedUnixNano int64  `protobuf:"varint,5,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	// The size of the whole original, in bytes.
+	OriginalSize int64 `protobuf:"varint,6,opt,name=original_size,json=originalSize,proto3" json:"original_size,omitempty"`
+	// The SHA-256 of the whole original, in lowercase hex.
+	OriginalSha256 string `protobuf:"bytes,7,opt,name=original_sha256,json=originalSha256,proto3" json:"original_sha256,omitempty"`
+	// How many reasons were left out to keep the record bounded.
+	ReasonsOmitted int64 `protobuf:"varint,8,opt,name=reasons_omitted,json=reasonsOmitted,proto3" json:"reasons_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Rejection) Reset() {
@@ -431,6 +442,27 @@ func (x *Rejection) GetOriginal() []byte {
 func (x *Rejection) GetReceivedUnixNano() int64 {
 	if x != nil {
 		return x.ReceivedUnixNano
+	}
+	return 0
+}
+
+func (x *Rejection) GetOriginalSize() int64 {
+	if x != nil {
+		return x.OriginalSize
+	}
+	return 0
+}
+
+func (x *Rejection) GetOriginalSha256() string {
+	if x != nil {
+		return x.OriginalSha256
+	}
+	return ""
+}
+
+func (x *Rejection) GetReasonsOmitted() int64 {
+	if x != nil {
+		return x.ReasonsOmitted
 	}
 	return 0
 }
@@ -510,7 +542,7 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"\x06number\x18\x02 \x01(\x01H\x00R\x06number\x12\x14\n" +
 	"\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x14\n" +
 	"\x04flag\x18\x04 \x01(\bH\x00R\x04flagB\x06\n" +
-	"\x04kind\"\xb3\x05\n" +
+	"\x04kind\"\xc9\x05\n" +
 	"\n" +
 	"Prediction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -518,20 +550,20 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12\x12\n" +
-	"\x04role\x18\x05 \x01(\tR\x04role\x12 \n" +
-	"\fts_unix_nano\x18\x06 \x01(\x03R\n" +
-	"tsUnixNano\x12@\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12%\n" +
+	"\fts_unix_nano\x18\x06 \x01(\x03H\x00R\n" +
+	"tsUnixNano\x88\x01\x01\x12@\n" +
 	"\bfeatures\x18\a \x03(\v2$.lookout.v1.Prediction.FeaturesEntryR\bfeatures\x121\n" +
 	"\n" +
 	"prediction\x18\b \x01(\v2\x11.lookout.v1.ValueR\n" +
 	"prediction\x12#\n" +
 	"\n" +
-	"confidence\x18\t \x01(\x01H\x00R\n" +
+	"confidence\x18\t \x01(\x01H\x01R\n" +
 	"confidence\x88\x01\x01\x12:\n" +
 	"\x06scores\x18\n" +
 	" \x03(\v2\".lookout.v1.Prediction.ScoresEntryR\x06scores\x12\"\n" +
 	"\n" +
-	"latency_ms\x18\v \x01(\x01H\x01R\tlatencyMs\x88\x01\x01\x124\n" +
+	"latency_ms\x18\v \x01(\x01H\x02R\tlatencyMs\x88\x01\x01\x124\n" +
 	"\x04tags\x18\f \x03(\v2 .lookout.v1.Prediction.TagsEntryR\x04tags\x1aN\n" +
 	"\rFeaturesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
@@ -541,24 +573,29 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\r\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
+	"\r_ts_unix_nanoB\r\n" +
 	"\v_confidenceB\r\n" +
-	"\v_latency_ms\"\xa6\x01\n" +
+	"\v_latency_ms\"\xbc\x01\n" +
 	"\bFeedback\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12'\n" +
 	"\x05label\x18\x03 \x01(\v2\x11.lookout.v1.ValueR\x05label\x12\x1d\n" +
-	"\ahelpful\x18\x04 \x01(\bH\x00R\ahelpful\x88\x01\x01\x12 \n" +
-	"\fts_unix_nano\x18\x05 \x01(\x03R\n" +
-	"tsUnixNanoB\n" +
+	"\ahelpful\x18\x04 \x01(\bH\x00R\ahelpful\x88\x01\x01\x12%\n" +
+	"\fts_unix_nano\x18\x05 \x01(\x03H\x01R\n" +
+	"tsUnixNano\x88\x01\x01B\n" +
 	"\n" +
-	"\b_helpful\"\xb3\x01\n" +
+	"\b_helpfulB\x0f\n" +
+	"\r_ts_unix_nano\"\xaa\x02\n" +
 	"\tRejection\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12,\n" +
 	"\areasons\x18\x03 \x03(\v2\x12.lookout.v1.ReasonR\areasons\x12\x1a\n" +
 	"\boriginal\x18\x04 \x01(\fR\boriginal\x12,\n" +
-	"\x12received_unix_nano\x18\x05 \x01(\x03R\x10receivedUnixNano\"L\n" +
+	"\x12received_unix_nano\x18\x05 \x01(\x03R\x10receivedUnixNano\x12#\n" +
+	"\roriginal_size\x18\x06 \x01(\x03R\foriginalSize\x12'\n" +
+	"\x0foriginal_sha256\x18\a \x01(\tR\x0eoriginalSha256\x12'\n" +
+	"\x0freasons_omitted\x18\b \x01(\x03R\x0ereasonsOmitted\"L\n" +
 	"\x06Reason\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
