@@ -43,10 +43,10 @@ func (s *seen) report(err error) {
 	s.health, s.told = err, true
 }
 
-func (s *seen) state() ([]uint64, error, bool) {
+func (s *seen) state() (seqs []uint64, told bool, health error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.seqs), s.health, s.told
+	return slices.Clone(s.seqs), s.told, s.health
 }
 
 // waitSeqs waits until the reader delivered exactly want.
@@ -65,7 +65,7 @@ func (s *seen) waitSeqs(t *testing.T, want []uint64) {
 func (s *seen) waitHealthy(t *testing.T) {
 	t.Helper()
 	natstest.WaitFor(t, 10*time.Second, func() error {
-		if _, err, told := s.state(); !told || err != nil {
+		if _, told, err := s.state(); !told || err != nil {
 			return fmt.Errorf("health: told %v, %v", told, err)
 		}
 		return nil
@@ -81,7 +81,7 @@ func publishTo(t *testing.T, js jetstream.JetStream, subject string, n int) {
 	}
 }
 
-// consume runs r until the test ends, and returns a channel with what
+// consume runs r until the test ends; stop cancels it and returns what
 // Consume returned.
 func consume(t *testing.T, r *natsbus.Ordered, s *seen) (stop func() error) {
 	t.Helper()
@@ -228,7 +228,7 @@ func TestOrderedStreamDeleted(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Consume still running 30s after its stream was deleted")
 	}
-	if _, err, _ := s.state(); !errors.Is(err, natsbus.ErrStreamGone) {
+	if _, _, err := s.state(); !errors.Is(err, natsbus.ErrStreamGone) {
 		t.Errorf("health says %v, want ErrStreamGone", err)
 	}
 
@@ -236,7 +236,7 @@ func TestOrderedStreamDeleted(t *testing.T) {
 	if err := missing.Consume(ctx, s.handle); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("Consume on a missing stream returned %v, want ErrStreamNotFound", err)
 	}
-	if _, err, _ := s.state(); err == nil {
+	if _, _, err := s.state(); err == nil {
 		t.Error("health not told about the missing stream")
 	}
 }
