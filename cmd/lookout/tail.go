@@ -11,9 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/natsbus"
 )
 
 func init() {
@@ -48,12 +51,16 @@ func tailCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer nc.Close()
 	msgs := make(chan *nats.Msg, 1024)
+	// readErr carries why the stream reader stopped: a stream deleted
+	// under it ends tail with an error instead of a silent hang.
+	var readErr <-chan error
 	if since > 0 {
-		stop, err := tailStream(ctx, js, rest[0], time.Now().Add(-since), msgs)
+		stop, errs, err := tailStream(ctx, js, rest[0], time.Now().Add(-since), msgs, newLogger(stderr, zapcore.WarnLevel))
 		if err != nil {
 			return err
 		}
 		defer stop()
+		readErr = errs
 	} else {
 		sub, err := nc.ChanSubscribe(rest[0], msgs)
 		if err != nil {
@@ -69,6 +76,11 @@ func tailCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for seen := 0; count == 0 || seen < count; seen++ {
 		select {
 		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			if err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
 			return nil
 		case msg := <-msgs:
 			out.Write(tailLine(msg))
@@ -105,28 +117,26 @@ func tailLine(msg *nats.Msg) []byte {
 }
 
 // tailStream reads subject from the stream that keeps it, from start on and
-// then live, with an ordered consumer, and sends each message to msgs.
-func tailStream(ctx context.Context, js jetstream.JetStream, subject string, start time.Time, msgs chan<- *nats.Msg) (stop func(), err error) {
+// then live, with an ordered reader (natsbus.Ordered), and sends each
+// message to msgs. The reader's error, if it stops before stop is called,
+// arrives on errs. stop ends the reader and waits for it.
+func tailStream(ctx context.Context, js jetstream.JetStream, subject string, start time.Time, msgs chan<- *nats.Msg, log *zap.Logger) (stop func(), errs <-chan error, err error) {
 	name, err := js.StreamNameBySubject(ctx, subject)
 	if err != nil {
-		return nil, fmt.Errorf("--since: no stream keeps %s: %w", subject, err)
+		return nil, nil, fmt.Errorf("--since: no stream keeps %s: %w", subject, err)
 	}
-	cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &start,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--since: %w", err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}:
-		case <-ctx.Done():
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--since: %w", err)
-	}
-	return cc.Stop, nil
+	reader := &natsbus.Ordered{JS: js, Stream: name, Filter: []string{subject}, StartTime: start, Name: "tail", Log: log}
+	readCtx, cancel := context.WithCancel(ctx)
+	out := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		out <- reader.Consume(readCtx, func(m jetstream.Msg) {
+			select {
+			case msgs <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}:
+			case <-readCtx.Done():
+			}
+		})
+	}()
+	return func() { cancel(); <-finished }, out, nil
 }

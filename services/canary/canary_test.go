@@ -142,7 +142,7 @@ func publish(t *testing.T, js jetstream.JetStream, preds []*event.Prediction) {
 		msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, p.Model))
 		msg.Data = event.AppendJSON(nil, p)
 		msg.Header.Set("Content-Type", event.ContentTypeJSON)
-		msg.Header.Set(jetstream.MsgIDHeader, p.Id)
+		msg.Header.Set(jetstream.MsgIDHeader, natsbus.MsgID(p.Model, p.Id))
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}

@@ -4,8 +4,9 @@
 // publishes a report with a verdict on lookout.canary.<model> per window.
 // The judging itself is pkg/canary; this package feeds it from JetStream.
 //
-// No loss on restart: the service reads with ordered consumers and keeps
-// its whole state (the halves waiting for their pair, the open windows,
+// No loss on restart: the service reads each stream with a natsbus.Ordered
+// reader (the core's ordered replay from a checkpoint) and keeps its whole
+// state (the halves waiting for their pair, the open windows,
 // the reports not yet stored, and the stream sequence it has read up to)
 // in a JetStream object store, saved every Config.Checkpoint and on
 // shutdown. After a crash it restores the last checkpoint and reads the
@@ -13,6 +14,10 @@
 // expires only by the wait. The tracker's clock is the time JetStream
 // stored each message, so the replay closes the same windows and the
 // reports carry the same Nats-Msg-Id, which JetStream de-duplicates.
+//
+// A stream deleted under the service ends Run with an error (its
+// sequences no longer match the checkpoint); a report that can never be
+// stored is logged, counted and dropped rather than retried forever.
 //
 // The service is a singleton: two processes would split the pairs.
 package canary
@@ -163,25 +168,60 @@ func (s *Service) Run(ctx context.Context) error {
 	s.env.Log.Info("canary starting",
 		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq),
 		zap.Int("halves_waiting", r.tracker.InFlight()), zap.Int("reports_pending", len(r.pending)))
-	var consumers []jetstream.ConsumeContext
-	stopConsumers := sync.OnceFunc(func() {
-		for _, cc := range consumers {
-			cc.Stop()
-		}
+	// Each stream is read by an ordered reader from the checkpoint's
+	// position (natsbus.Ordered, the core's checkpoint pattern); a reader
+	// that fails (its stream deleted) ends Run with its error.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	readErrs := make(chan error, len(r.sources))
+	var readers sync.WaitGroup
+	stopReaders := sync.OnceFunc(func() {
+		stopReading()
+		readers.Wait()
 		r.mu.Lock()
 		r.stopped = true // a callback still running finds it and returns
 		r.mu.Unlock()
 	})
-	defer stopConsumers()
+	defer stopReaders()
 	for _, src := range r.sources {
-		cc, err := r.consume(ctx, src)
+		reader, err := r.reader(ctx, src)
 		if err != nil {
 			if ctx.Err() != nil {
 				break // stopped while starting: save what was read below
 			}
 			return err
 		}
-		consumers = append(consumers, cc)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			// Messages are handled in the reader's callback, under r.mu:
+			// no hand-over to another goroutine on the hot path.
+			readErrs <- reader.Consume(readCtx, func(msg jetstream.Msg) {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				if r.stopped {
+					return
+				}
+				r.handle(src, msg)
+				if len(r.pending) > 0 {
+					r.publish(ctx)
+				}
+			})
+		}()
+	}
+	// finish publishes what is pending and saves the checkpoint, once the
+	// readers have stopped.
+	finish := func() {
+		stopReaders()
+		final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.publish(final)
+		if err := r.save(final); err != nil {
+			s.env.Log.Warn("canary: final checkpoint failed; the predictions since the last one will be read again", zap.Error(err))
+		}
+		s.env.Log.Info("canary stopped", zap.Int("halves_waiting", r.tracker.InFlight()))
 	}
 
 	tick := time.NewTicker(min(max(s.cfg.Wait/10, 20*time.Millisecond), time.Second))
@@ -191,17 +231,15 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			stopConsumers()
-			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.publish(final)
-			if err := r.save(final); err != nil {
-				s.env.Log.Warn("canary: final checkpoint failed; the predictions since the last one will be read again", zap.Error(err))
-			}
-			s.env.Log.Info("canary stopped", zap.Int("halves_waiting", r.tracker.InFlight()))
+			finish()
 			return nil
+		case err := <-readErrs:
+			if err == nil {
+				continue // stopped by ctx, seen above
+			}
+			// What was read is still good: save it, then fail loudly.
+			finish()
+			return fmt.Errorf("canary: %w", err)
 		case <-tick.C:
 			r.mu.Lock()
 			if r.caughtUp() {
@@ -285,8 +323,8 @@ func (r *run) save(ctx context.Context) error {
 	return nil
 }
 
-// consume starts an ordered consumer on src from its position.
-func (r *run) consume(ctx context.Context, src *source) (jetstream.ConsumeContext, error) {
+// reader returns the ordered reader of src, from its position.
+func (r *run) reader(ctx context.Context, src *source) (*natsbus.Ordered, error) {
 	stream, err := r.env.JS.Stream(ctx, src.stream)
 	if err != nil {
 		return nil, fmt.Errorf("canary: stream %s: %w", src.stream, err)
@@ -296,43 +334,24 @@ func (r *run) consume(ctx context.Context, src *source) (jetstream.ConsumeContex
 		return nil, fmt.Errorf("canary: stream %s: %w", src.stream, err)
 	}
 	last := info.State.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{r.env.Subjects.All(src.kind)}}
+	reader := &natsbus.Ordered{
+		JS: r.env.JS, Stream: src.stream, Filter: []string{r.env.Subjects.All(src.kind)},
+		Name: "canary-" + src.kind, Log: r.env.Log, Health: r.env.Health.Reporter("canary:" + src.kind),
+	}
 	switch {
 	case src.pos.Seq > last:
 		r.env.Log.Warn("canary: stream is behind the checkpoint (recreated?); reading it from the start",
 			zap.String("stream", src.stream), zap.Uint64("checkpoint_seq", src.pos.Seq), zap.Uint64("last_seq", last))
 		src.pos = position{}
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 		src.backlog = last > 0
 	case src.pos.Seq > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, src.pos.Seq+1
+		reader.StartSeq = src.pos.Seq + 1
 		src.backlog = last > src.pos.Seq
 	default:
-		start := src.pos.Start
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
-		src.backlog = last > 0 && !info.State.LastTime.Before(start)
+		reader.StartTime = src.pos.Start
+		src.backlog = last > 0 && !info.State.LastTime.Before(src.pos.Start)
 	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("canary: consumer on %s: %w", src.stream, err)
-	}
-	// Messages are handled in the consumer's callback, under r.mu: no
-	// hand-over to another goroutine on the hot path.
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.stopped {
-			return
-		}
-		r.handle(src, msg)
-		if len(r.pending) > 0 {
-			r.publish(ctx)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("canary: consume %s: %w", src.stream, err)
-	}
-	return cc, nil
+	return reader, nil
 }
 
 // handle feeds one message to the tracker.
@@ -351,11 +370,14 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 	switch src.kind {
 	case natsbus.KindPredictions:
 		r.metrics.predictions.Inc()
-		p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
-			SubjectModel: model, ContentType: msg.Headers().Get("Content-Type"), Received: meta.Timestamp,
-		})
+		p, reasons := decodeStored(msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 		if len(reasons) > 0 {
-			r.env.Log.Debug("canary: undecodable prediction", zap.String("subject", msg.Subject()), zap.String("reason", reasons[0].GetMessage()))
+			// Ingest stored it after the same validation, so this is a
+			// bug or a foreign writer: count it, never drop it silently.
+			r.metrics.undecodable.Inc()
+			r.env.Log.Warn("canary: stored prediction does not decode; skipped",
+				zap.String("subject", msg.Subject()), zap.Uint64("seq", meta.Sequence.Stream),
+				zap.String("code", reasons[0].GetCode()), zap.String("reason", reasons[0].GetMessage()))
 			reports = r.tracker.Advance(meta.Timestamp)
 			break
 		}
@@ -372,6 +394,17 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 		reports = r.tracker.Rejected(meta.Timestamp, model, role)
 	}
 	r.queue(reports)
+}
+
+// decodeStored decodes a prediction read from the predictions stream. It
+// is the validation ingest applied before storing it (pkg/event), without
+// a size limit: ingest applied its own (ingest.max_message_bytes may be
+// above event.DefaultMaxBytes) and the server's max payload bounds the
+// rest, so a prediction ingest accepted is never refused here.
+func decodeStored(data []byte, model, contentType string, stored time.Time) (*event.Prediction, []*event.Reason) {
+	return event.DecodePrediction(data, event.DecodeOptions{
+		SubjectModel: model, ContentType: contentType, Received: stored, MaxBytes: max(len(data), 1),
+	})
 }
 
 // RoleOfRejected reads the role from the bytes of a rejected input, best
@@ -422,9 +455,7 @@ func (r *run) queue(reports []judge.Report) {
 		}
 		r.pending = append(r.pending, pendingReport{
 			Subject: r.env.Subjects.For(natsbus.KindCanary, rep.Model),
-			// The window's start and model name it: a replay after a
-			// crash closes the same window and JetStream drops the copy.
-			MsgID:   "canary-" + rep.Model + "-" + strconv.FormatInt(rep.Window.Start.UnixNano(), 10),
+			MsgID:   reportMsgID(rep.Model, rep.Window.Start),
 			Data:    data,
 			Verdict: rep.Verdict,
 		})
@@ -434,8 +465,19 @@ func (r *run) queue(reports []judge.Report) {
 	}
 }
 
-// publish stores the pending reports, in order; one that fails stays
-// pending (and in the checkpoint) to be tried again.
+// reportMsgID is the Nats-Msg-Id of the report of one model's window: the
+// window's start and the model name it (natsbus.MsgID scopes it by model),
+// so a replay after a crash closes the same window and JetStream drops
+// the copy, while two models' windows that start together stay two.
+func reportMsgID(model string, start time.Time) string {
+	return natsbus.KindCanary + ":" + natsbus.MsgID(model, strconv.FormatInt(start.UnixNano(), 10))
+}
+
+// publish stores the pending reports, in order. One that fails for a
+// reason a retry can fix stays pending (and in the checkpoint) to be tried
+// again; one that can never be stored (natsbus.IsPermanent: over the max
+// payload, say) is logged, counted and dropped, so that it does not hold
+// back every later report.
 func (r *run) publish(ctx context.Context) {
 	for len(r.pending) > 0 {
 		p := r.pending[0]
@@ -443,16 +485,25 @@ func (r *run) publish(ctx context.Context) {
 		msg.Data = p.Data
 		msg.Header.Set("Content-Type", event.ContentTypeJSON)
 		msg.Header.Set(jetstream.MsgIDHeader, p.MsgID)
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := r.env.JS.PublishMsg(pctx, msg)
-		cancel()
-		if err != nil {
+		err := natsbus.CheckPayload(r.env.NC, msg)
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = r.env.JS.PublishMsg(pctx, msg)
+			cancel()
+		}
+		switch {
+		case err == nil:
+			r.metrics.reports.WithLabelValues(p.Verdict).Inc()
+		case natsbus.IsPermanent(err):
+			r.env.Log.Error("canary: report cannot be stored; dropped",
+				zap.String("subject", p.Subject), zap.String("msg_id", p.MsgID), zap.Int("bytes", len(p.Data)), zap.Error(err))
+			r.metrics.reportsDropped.Inc()
+		default:
 			if ctx.Err() == nil {
 				r.env.Log.Warn("canary: report not stored; will retry", zap.String("subject", p.Subject), zap.Error(err))
 			}
 			return
 		}
-		r.metrics.reports.WithLabelValues(p.Verdict).Inc()
 		r.pending = r.pending[1:]
 		r.dirty = true
 	}
@@ -476,6 +527,8 @@ type metrics struct {
 	duplicates        prometheus.Counter
 	waiting           prometheus.Gauge
 	reports           *prometheus.CounterVec
+	reportsDropped    prometheus.Counter
+	undecodable       prometheus.Counter
 	checkpointSeconds prometheus.Histogram
 	checkpointBytes   prometheus.Gauge
 }
@@ -504,6 +557,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reports: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_canary_reports_total", Help: "Canary reports published, by verdict.",
 		}, []string{"verdict"}),
+		reportsDropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_canary_reports_dropped_total", Help: "Canary reports that could never be stored (over the max payload, say) and were dropped.",
+		}),
+		undecodable: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_canary_undecodable_total", Help: "Stored predictions the canary could not decode (none are expected: ingest validated them).",
+		}),
 		checkpointSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "lookout_canary_checkpoint_seconds", Help: "Time to save the join state.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
