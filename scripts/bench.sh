@@ -18,12 +18,12 @@ table() { python3 scripts/benchmd.py "${@:2}" < "$tmp/$1.txt"; }
 
 bench ingest  ./services/ingest  'BenchmarkIngestVsRawPublish' -benchtime 1x
 bench decode  ./pkg/event        'BenchmarkDecodePrediction'
-bench archive ./pkg/archive      'BenchmarkWrite|BenchmarkRead'
+bench archive ./pkg/parquetarchive      'BenchmarkWrite|BenchmarkRead'
 bench archsvc ./services/archive 'BenchmarkService' -benchtime 1x
 bench replay  ./cmd/lookout      'BenchmarkReplay' -benchtime 1x
 bench stats   ./pkg/stats        '.'
 bench drift   ./pkg/driftreport        '.'
-bench canary  ./pkg/canary       'BenchmarkJoin|BenchmarkTracker'
+bench canary  ./pkg/canaryjudge       'BenchmarkJoin|BenchmarkTracker'
 bench canarysvc ./services/canary 'BenchmarkService'
 bench feedback ./services/feedback 'BenchmarkIndexPut'
 bench rules   ./pkg/alerting     'BenchmarkEvaluate1000Rules'
@@ -69,7 +69,7 @@ TEXT
   table decode
   echo "## Archive: raw parquet-go against the archive"
   echo
-  echo "$(cmdline ./pkg/archive 'BenchmarkWrite|BenchmarkRead'), $(cmdline ./services/archive BenchmarkService -benchtime 1x):"
+  echo "$(cmdline ./pkg/parquetarchive 'BenchmarkWrite|BenchmarkRead'), $(cmdline ./services/archive BenchmarkService -benchtime 1x):"
   echo "100,000 rows of the archive's schema written with a static-struct parquet-go writer (raw), by the archive's encoder,"
   echo "and by the archive service from \`lookout.predictions.*\` (decode, files, fsync, journal, acks)."
   echo
@@ -96,7 +96,7 @@ TEXT
   fi
   echo "## Canary join"
   echo
-  echo "$(cmdline ./pkg/canary 'BenchmarkJoin|BenchmarkTracker') and $(cmdline ./services/canary BenchmarkService):"
+  echo "$(cmdline ./pkg/canaryjudge 'BenchmarkJoin|BenchmarkTracker') and $(cmdline ./services/canary BenchmarkService):"
   echo "pairs per second and heap at 1,000 and 100,000 pairs in flight; the service figure is end to end from JetStream."
   echo
   table canary

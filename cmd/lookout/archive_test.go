@@ -19,10 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 // archiveConfig writes a config file with a short archive window.
@@ -136,7 +136,7 @@ func readArchive(t *testing.T, dataDir string) ([]*event.Prediction, error) {
 		return nil, nil
 	}
 	var rows []*event.Prediction
-	err := archive.ReadFiles(context.Background(), []string{root}, archive.ReadOptions{}, func(p *event.Prediction) error {
+	err := parquetarchive.ReadFiles(context.Background(), []string{root}, parquetarchive.ReadOptions{}, func(p *event.Prediction) error {
 		rows = append(rows, p)
 		return nil
 	})
@@ -512,8 +512,8 @@ func BenchmarkReplay(b *testing.B) {
 			Header: nats.Header{event.HeaderReplay: []string{event.ReplayOnly}}}
 	}
 	dir := b.TempDir()
-	path := filepath.Join(archive.Dir(dir, "bench", base), "bench.parquet")
-	if _, err := archive.WriteFile(path, preds, archive.WriteOptions{}); err != nil {
+	path := filepath.Join(parquetarchive.Dir(dir, "bench", base), "bench.parquet")
+	if _, err := parquetarchive.WriteFile(path, preds, parquetarchive.WriteOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("raw-publish", func(b *testing.B) {
@@ -545,7 +545,7 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
-	files, err := archive.ExpandPaths([]string{dir})
+	files, err := parquetarchive.ExpandPaths([]string{dir})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	judge "github.com/lookout-ml/lookout/pkg/canary"
+	judge "github.com/lookout-ml/lookout/pkg/canaryjudge"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 )

@@ -15,9 +15,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 // runLookout runs one lookout command in the process and returns its exit
@@ -169,8 +169,8 @@ func TestDriftCommandParquet(t *testing.T) {
 			TsUnixNano: proto.Int64(ts.UnixNano()), Features: map[string]*event.Value{"x": event.Number(x)}, Prediction: event.Number(x / 1000)})
 		fmt.Fprintf(&b, "%s,%v,%v\n", ts.Format(time.RFC3339), x, x/1000)
 	}
-	file := filepath.Join(archive.Dir(root, "m", start), "w.parquet")
-	if _, err := archive.WriteFile(file, rows, archive.WriteOptions{}); err != nil {
+	file := filepath.Join(parquetarchive.Dir(root, "m", start), "w.parquet")
+	if _, err := parquetarchive.WriteFile(file, rows, parquetarchive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	csvPath := filepath.Join(t.TempDir(), "same.csv")

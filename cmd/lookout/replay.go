@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 func init() {
@@ -72,7 +72,7 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if toArchive {
 		opts.header = event.ReplayArchive
 	}
-	files, err := archive.ExpandPaths(rest)
+	files, err := parquetarchive.ExpandPaths(rest)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func parseTimeFlag(name, s string) (time.Time, error) {
 type replayOptions struct {
 	subject    string // with modelToken for each event's model
 	rate       float64
-	read       archive.ReadOptions
+	read       parquetarchive.ReadOptions
 	header     string // value of the Lookout-Replay header
 	maxPending int
 	progress   io.Writer // progress bar, nil for none
@@ -236,7 +236,7 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 		if opts.read.SkipPath(path) {
 			continue
 		}
-		f, err := archive.Open(path)
+		f, err := parquetarchive.Open(path)
 		if err != nil {
 			sum.badFiles++
 			fmt.Fprintf(opts.errors, "lookout replay: skipping %v\n", err)
@@ -262,7 +262,7 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 		defer wg.Done()
 		defer close(msgs)
 		for _, path := range good {
-			err := archive.ReadFile(readCtx, path, opts.read, func(p *event.Prediction) error {
+			err := parquetarchive.ReadFile(readCtx, path, opts.read, func(p *event.Prediction) error {
 				msg := &nats.Msg{
 					Subject: strings.ReplaceAll(opts.subject, modelToken, p.GetModel()),
 					Header: nats.Header{
@@ -281,7 +281,7 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 					return readCtx.Err()
 				}
 			})
-			var fe *archive.FileError
+			var fe *parquetarchive.FileError
 			switch {
 			case errors.As(err, &fe):
 				sum.mu.Lock()

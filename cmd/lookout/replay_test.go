@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 // writeReplayArchive writes n archived events of model churn and returns
@@ -34,7 +34,7 @@ func writeReplayArchive(t *testing.T, n int) string {
 		preds[i] = p
 	}
 	dir := t.TempDir()
-	if _, err := archive.WriteFile(filepath.Join(archive.Dir(dir, "churn", base), "a.parquet"), preds, archive.WriteOptions{}); err != nil {
+	if _, err := parquetarchive.WriteFile(filepath.Join(parquetarchive.Dir(dir, "churn", base), "a.parquet"), preds, parquetarchive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -83,7 +83,7 @@ func TestReplayToSubjectWithoutStreamFailsAtOnce(t *testing.T) {
 // replay at once with the context's error.
 func TestReplayStopsPromptlyWhenInterrupted(t *testing.T) {
 	dir := writeReplayArchive(t, 20000)
-	files, err := archive.ExpandPaths([]string{dir})
+	files, err := parquetarchive.ExpandPaths([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

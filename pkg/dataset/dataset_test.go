@@ -14,9 +14,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 func writeFile(t *testing.T, name, text string) string {
@@ -149,8 +149,8 @@ func archiveRows() []*event.Prediction {
 func TestLoadParquetMatchesRows(t *testing.T) {
 	root := t.TempDir()
 	rows := archiveRows()
-	file := filepath.Join(archive.Dir(root, "churn", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "w1.parquet")
-	if _, err := archive.WriteFile(file, rows, archive.WriteOptions{}); err != nil {
+	file := filepath.Join(parquetarchive.Dir(root, "churn", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "w1.parquet")
+	if _, err := parquetarchive.WriteFile(file, rows, parquetarchive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	other := archiveRows()
@@ -158,7 +158,7 @@ func TestLoadParquetMatchesRows(t *testing.T) {
 		p.Model = "other"
 		p.Features["age"] = event.Number(1000)
 	}
-	if _, err := archive.WriteFile(filepath.Join(archive.Dir(root, "other", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "w1.parquet"), other, archive.WriteOptions{}); err != nil {
+	if _, err := parquetarchive.WriteFile(filepath.Join(parquetarchive.Dir(root, "other", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "w1.parquet"), other, parquetarchive.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want := driftreport.NewDataset(driftreport.SampleOptions{})

@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 // writeBenchFile writes an archive file of rows predictions with the given
@@ -32,7 +32,7 @@ func writeBenchFile(tb testing.TB, rows, features int) string {
 		preds[r] = p
 	}
 	path := filepath.Join(tb.TempDir(), "bench.parquet")
-	if _, err := archive.WriteFile(path, preds, archive.WriteOptions{}); err != nil {
+	if _, err := parquetarchive.WriteFile(path, preds, parquetarchive.WriteOptions{}); err != nil {
 		tb.Fatal(err)
 	}
 	return path

@@ -10,9 +10,9 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 // loadParquet reads archive files (a file, or every file below a folder).
@@ -23,11 +23,11 @@ import (
 // so that a row's value in one leaf is not also counted as a null in the
 // other.
 func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts Options, info *Info) error {
-	files, err := archive.ExpandPaths([]string{path})
+	files, err := parquetarchive.ExpandPaths([]string{path})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	ropts := archive.ReadOptions{Model: opts.Model}
+	ropts := parquetarchive.ReadOptions{Model: opts.Model}
 	for _, file := range files {
 		if ropts.SkipPath(file) {
 			continue
@@ -35,7 +35,7 @@ func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		af, err := archive.Open(file) // checks the schema; errors name the file
+		af, err := parquetarchive.Open(file) // checks the schema; errors name the file
 		if err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts 
 			continue
 		}
 		var add Adder
-		err = archive.ReadFile(ctx, file, ropts, func(p *event.Prediction) error {
+		err = parquetarchive.ReadFile(ctx, file, ropts, func(p *event.Prediction) error {
 			add.Add(d, d, p)
 			info.see(p.GetTsUnixNano())
 			return nil
@@ -76,7 +76,7 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 	if err != nil {
 		return false, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}
-	if meta, ok := pf.Lookup(archive.MetaFeatureColumns); ok && meta != "" && meta != "{}" && meta != "null" {
+	if meta, ok := pf.Lookup(parquetarchive.MetaFeatureColumns); ok && meta != "" && meta != "{}" && meta != "null" {
 		return false, nil
 	}
 	schema := pf.Schema()
@@ -86,7 +86,7 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 	}
 	var features []leaf
 	for _, p := range schema.Columns() {
-		if len(p) == 2 && p[0] == archive.ColFeatures {
+		if len(p) == 2 && p[0] == parquetarchive.ColFeatures {
 			lc, _ := schema.Lookup(p...)
 			features = append(features, leaf{index: lc.ColumnIndex})
 		}
@@ -97,11 +97,11 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 		}
 		return -1
 	}
-	modelCol, tsCol := index(archive.ColModel), index(archive.ColTS)
-	valueCol, labelCol, confCol := index(archive.ColPredictionValue), index(archive.ColPredictionLabel), index(archive.ColConfidence)
+	modelCol, tsCol := index(parquetarchive.ColModel), index(parquetarchive.ColTS)
+	valueCol, labelCol, confCol := index(parquetarchive.ColPredictionValue), index(parquetarchive.ColPredictionLabel), index(parquetarchive.ColConfidence)
 	tsMul := int64(1000)
 	if tsCol >= 0 {
-		lc, _ := schema.Lookup(archive.ColTS)
+		lc, _ := schema.Lookup(parquetarchive.ColTS)
 		if lt := lc.Node.Type().LogicalType(); lt != nil {
 			ts, _ := lt.Value.(*format.TimestampType)
 			var unit any

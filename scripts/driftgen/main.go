@@ -20,8 +20,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 )
 
 func main() {
@@ -82,7 +82,7 @@ func write(base string, rows, features int, current bool) error {
 		preds[r] = p
 	}
 	_ = os.Remove(base + ".parquet")
-	if _, err := archive.WriteFile(base+".parquet", preds, archive.WriteOptions{}); err != nil {
+	if _, err := parquetarchive.WriteFile(base+".parquet", preds, parquetarchive.WriteOptions{}); err != nil {
 		return err
 	}
 	// CSV

@@ -36,9 +36,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 	"github.com/lookout-ml/lookout/pkg/service"
 )
 
@@ -227,7 +227,7 @@ func (s *Service) openJournal(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	removed, err := archive.RemoveTemp(s.root)
+	removed, err := parquetarchive.RemoveTemp(s.root)
 	if err != nil {
 		j.close()
 		return fmt.Errorf("archive: %w", err)
@@ -325,7 +325,7 @@ func (s *Service) flush(w *window, reason string) {
 	groups := map[int64][]int{}
 	var days []int64
 	for i, p := range w.rows {
-		d := archive.Date(p).Unix()
+		d := parquetarchive.Date(p).Unix()
 		if _, ok := groups[d]; !ok {
 			days = append(days, d)
 		}
@@ -358,18 +358,18 @@ func (s *Service) flush(w *window, reason string) {
 // the rename.
 func (s *Service) writeFile(model string, date time.Time, rows []*event.Prediction, seqs seqSet, reason string) error {
 	start := time.Now()
-	first, last := archive.TimeRange(rows)
-	dir := archive.Dir(s.root, model, date)
+	first, last := parquetarchive.TimeRange(rows)
+	dir := parquetarchive.Dir(s.root, model, date)
 	var path, rel string
 	for n := seqs.ranges[0].lo; ; n++ {
-		path = filepath.Join(dir, archive.FileName(first, last, n))
+		path = filepath.Join(dir, parquetarchive.FileName(first, last, n))
 		rel, _ = filepath.Rel(s.root, path)
 		if _, err := os.Lstat(path); os.IsNotExist(err) && !s.poisoned[rel] {
 			break
 		}
 	}
 	var entry *journalEntry
-	stats, err := archive.WriteFile(path, rows, archive.WriteOptions{BeforeRename: func() error {
+	stats, err := parquetarchive.WriteFile(path, rows, parquetarchive.WriteOptions{BeforeRename: func() error {
 		var err error
 		entry, err = s.journal.append(rel, seqs)
 		return err

@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lookout-ml/lookout/pkg/archive"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 	"github.com/lookout-ml/lookout/pkg/service"
 )
 
@@ -135,7 +135,7 @@ func archivedIDs(t *testing.T, root string) (map[string]int, error) {
 	if _, err := os.Stat(root); os.IsNotExist(err) {
 		return ids, nil
 	}
-	err := archive.ReadFiles(context.Background(), []string{root}, archive.ReadOptions{}, func(p *event.Prediction) error {
+	err := parquetarchive.ReadFiles(context.Background(), []string{root}, parquetarchive.ReadOptions{}, func(p *event.Prediction) error {
 		ids[p.Id]++
 		return nil
 	})
@@ -193,7 +193,7 @@ func TestArchiveWritesWindows(t *testing.T) {
 		t.Errorf("replayed: a-1000 archived %d times (want 0), a-1001 %d times (want 1)", ids["a-1000"], ids["a-1001"])
 	}
 	// Each file holds one date of one model, in its Hive folder.
-	files, err := archive.ExpandPaths([]string{r.svc.Root()})
+	files, err := parquetarchive.ExpandPaths([]string{r.svc.Root()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestArchiveWritesWindows(t *testing.T) {
 			t.Errorf("file %s is not at model=<m>/date=<d>/<name>", rel)
 			continue
 		}
-		err := archive.ReadFile(context.Background(), f, archive.ReadOptions{}, func(p *event.Prediction) error {
+		err := parquetarchive.ReadFile(context.Background(), f, parquetarchive.ReadOptions{}, func(p *event.Prediction) error {
 			if "model="+p.Model != parts[0] || "date="+event.Time(p).Format(time.DateOnly) != parts[1] {
 				return fmt.Errorf("row %s (%s, %s) in %s", p.Id, p.Model, event.Time(p), rel)
 			}
@@ -298,9 +298,9 @@ func TestArchiveRecoversFromCrash(t *testing.T) {
 	for s := uint64(1); s <= 5; s++ {
 		committed.add(s)
 	}
-	dir := archive.Dir(root, "m", now)
-	written := filepath.Join(dir, archive.FileName(now, now, 1))
-	if _, err := archive.WriteFile(written, preds[:5], archive.WriteOptions{BeforeRename: func() error {
+	dir := parquetarchive.Dir(root, "m", now)
+	written := filepath.Join(dir, parquetarchive.FileName(now, now, 1))
+	if _, err := parquetarchive.WriteFile(written, preds[:5], parquetarchive.WriteOptions{BeforeRename: func() error {
 		_, err := j.append(mustRel(t, root, written), committed)
 		return err
 	}}); err != nil {
@@ -313,7 +313,7 @@ func TestArchiveRecoversFromCrash(t *testing.T) {
 	if _, err := j.append("model=m/date=x/never.parquet", lost); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(dir, archive.TempPrefix+"never.parquet-42")
+	tmp := filepath.Join(dir, parquetarchive.TempPrefix+"never.parquet-42")
 	if err := os.WriteFile(tmp, []byte("half a file"), 0o644); err != nil {
 		t.Fatal(err)
 	}

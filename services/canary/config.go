@@ -3,7 +3,7 @@ package canary
 import (
 	"time"
 
-	judge "github.com/lookout-ml/lookout/pkg/canary"
+	judge "github.com/lookout-ml/lookout/pkg/canaryjudge"
 )
 
 // Config tunes the canary service. YAML section `canary`.

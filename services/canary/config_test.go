@@ -7,7 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	judge "github.com/lookout-ml/lookout/pkg/canary"
+	judge "github.com/lookout-ml/lookout/pkg/canaryjudge"
 )
 
 // parse decodes YAML over the defaults as lookout's config loader does (unknown keys

@@ -37,7 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
-	judge "github.com/lookout-ml/lookout/pkg/canary"
+	judge "github.com/lookout-ml/lookout/pkg/canaryjudge"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
@@ -60,7 +60,7 @@ type Service struct {
 	cfg     Config
 	metrics *metrics
 	// Accuracy, when set before Run, lets feedback accuracy outrank
-	// agreement in the verdict (pkg/canary.AccuracySource).
+	// agreement in the verdict (pkg/canaryjudge.AccuracySource).
 	Accuracy judge.AccuracySource
 }
 

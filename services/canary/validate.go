@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	judge "github.com/lookout-ml/lookout/pkg/canary"
+	judge "github.com/lookout-ml/lookout/pkg/canaryjudge"
 )
 
 // checkNames are the keys guardrails.weights may use.

@@ -1,4 +1,4 @@
-// Package archive owns the Parquet form of Lookout's prediction archive: the
+// Package parquetarchive owns the Parquet form of Lookout's prediction archive: the
 // schema of a file, an atomic writer of one window's rows, the Hive-style
 // layout of files under <data>/archive, and a reader that turns archive
 // files and folders back into predictions.
@@ -15,7 +15,7 @@
 // leaf named <name>__<type> (for example age__string). The file's key-value
 // metadata "lookout.feature_columns" maps such leaves back to the feature,
 // so the reader returns them under the original name.
-package archive
+package parquetarchive
 
 import (
 	"encoding/json"

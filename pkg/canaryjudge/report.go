@@ -1,9 +1,9 @@
-// Package canary owns the judging of a canary model against production:
+// Package canaryjudge owns the judging of a canary model against production:
 // joining the two models' predictions of one input into pairs (Joiner),
 // the figures of a window of pairs (Window), the verdict with its checks
 // (Judge), and the whole per-model state driven by a logical clock
 // (Tracker). It is pure: no NATS, no wall clock; the canary service feeds it.
-package canary
+package canaryjudge
 
 import (
 	"time"
