@@ -8,7 +8,7 @@
 //
 // Predictions: at start the service reads lookout.predictions.* from now
 // minus Config.Horizon with an ordered consumer, building an in-memory
-// index of id → version and prediction bounded by Config.MaxPredictions,
+// index of (model, id) → version and prediction bounded by Config.MaxPredictions,
 // and keeps reading new ones. It consumes feedback only once the index has
 // caught up, so a restart loses no join.
 //
@@ -71,7 +71,7 @@ type Service struct {
 	mu       sync.Mutex
 	ctx      context.Context
 	idx      *index
-	waiting  map[string][]*item // feedback waiting for its prediction, by prediction id
+	waiting  map[key][]*item    // feedback waiting for its prediction, by model and prediction id
 	queue    []*item            // the same, in arrival order (done ones skipped)
 	windows  map[string]*window // open window per model
 	held     map[uint64]jetstream.Msg
@@ -116,7 +116,7 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		metrics: newMetrics(env.Metrics),
 		now:     time.Now,
 		idx:     newIndex(cfg.MaxPredictions),
-		waiting: map[string][]*item{},
+		waiting: map[key][]*item{},
 		windows: map[string]*window{},
 		held:    map[uint64]jetstream.Msg{},
 		ready:   make(chan struct{}),
@@ -258,22 +258,18 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	}
 	pred := quality.Prediction{Version: p.GetVersion(), Time: event.Time(p)}
 	pred.Value, _ = toValue(p.GetPrediction())
-	if n := s.idx.put(p.GetId(), p.GetModel(), pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
+	if n := s.idx.put(p.GetModel(), p.GetId(), pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
 		s.metrics.evicted.WithLabelValues("max_predictions").Add(float64(n))
 	}
 	s.metrics.indexed.Set(float64(s.idx.len()))
-	if waiting := s.waiting[p.GetId()]; len(waiting) > 0 {
-		e, _ := s.idx.get(p.GetId())
-		var still []*item
+	k := key{model: p.GetModel(), id: p.GetId()}
+	if waiting := s.waiting[k]; len(waiting) > 0 {
+		e, _ := s.idx.get(k.model, k.id)
 		for _, it := range waiting {
-			if it.fb.GetModel() != e.model {
-				still = append(still, it)
-				continue
-			}
 			it.done = true
 			s.join(it, e)
 		}
-		s.setWaiting(p.GetId(), still)
+		s.setWaiting(k, nil)
 	}
 }
 
@@ -288,11 +284,11 @@ func toValue(v *event.Value) (quality.Value, bool) {
 	return quality.Value{}, false
 }
 
-func (s *Service) setWaiting(id string, items []*item) {
+func (s *Service) setWaiting(k key, items []*item) {
 	if len(items) == 0 {
-		delete(s.waiting, id)
+		delete(s.waiting, k)
 	} else {
-		s.waiting[id] = items
+		s.waiting[k] = items
 	}
 	n := 0
 	for _, its := range s.waiting {
@@ -331,12 +327,13 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	}
 	s.held[seq] = msg
 	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp}
-	if e, ok := s.idx.get(fb.GetId()); ok && e.model == fb.GetModel() {
+	k := key{model: fb.GetModel(), id: fb.GetId()}
+	if e, ok := s.idx.get(k.model, k.id); ok {
 		s.join(it, e)
 		return
 	}
 	s.queue = append(s.queue, it)
-	s.setWaiting(fb.GetId(), append(s.waiting[fb.GetId()], it))
+	s.setWaiting(k, append(s.waiting[k], it))
 }
 
 // reject publishes invalid feedback on lookout.rejected.<model> and
@@ -436,8 +433,8 @@ func (s *Service) tick() {
 			continue
 		}
 		it.done = true
-		id := it.fb.GetId()
-		s.setWaiting(id, slices.DeleteFunc(s.waiting[id], func(x *item) bool { return x == it }))
+		k := key{model: it.fb.GetModel(), id: it.fb.GetId()}
+		s.setWaiting(k, slices.DeleteFunc(s.waiting[k], func(x *item) bool { return x == it }))
 		s.unmatched(it)
 	}
 	if s.pending == 0 {
