@@ -106,8 +106,10 @@ func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []qu
 
 func near(t *testing.T, name string, got *float64, want float64) {
 	t.Helper()
-	if got == nil || math.Abs(*got-want) > 1e-9 {
-		t.Errorf("%s = %v, want %v", name, got, want)
+	if got == nil {
+		t.Errorf("%s missing, want %v", name, want)
+	} else if math.Abs(*got-want) > 1e-9 {
+		t.Errorf("%s = %v, want %v", name, *got, want)
 	}
 }
 
