@@ -33,8 +33,9 @@ type Config struct {
 	PositiveClass string `yaml:"positive_class"`
 	// AckWait is how long JetStream waits before it delivers feedback
 	// again that the service holds without acknowledging it; held feedback
-	// is kept alive while the service runs, so this is how soon another
-	// process takes over after a crash (default 30s).
+	// is kept alive while the service runs, and the next process recreates
+	// the consumer at its floor, which delivers it again at once, so this
+	// matters only for a process that stalls (default 30s).
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliveries is how often a feedback message is delivered before
 	// it is rejected as `undeliverable` instead of being tried again

@@ -467,6 +467,11 @@ func (s *Service) isDone(model string, seq uint64) bool {
 // not done yet (held or handed back), done otherwise.
 func (s *Service) seen(model string, seq uint64, open bool) {
 	p := s.progress[model]
+	if p == nil && !open {
+		// A model with nothing held needs no record yet; rejections on
+		// made-up subjects must not grow the map.
+		return
+	}
 	if p == nil {
 		p = &progress{open: map[uint64]struct{}{}}
 		s.progress[model] = p
