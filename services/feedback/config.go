@@ -33,9 +33,14 @@ type Config struct {
 	PositiveClass string `yaml:"positive_class"`
 	// AckWait is how long JetStream waits before it delivers feedback
 	// again that the service holds without acknowledging it; held feedback
-	// is kept alive while the service runs, so this is how soon another
-	// process takes over after a crash (default 30s).
+	// is kept alive while the service runs, and the next process recreates
+	// the consumer at its floor, which delivers it again at once, so this
+	// matters only for a process that stalls (default 30s).
 	AckWait time.Duration `yaml:"ack_wait"`
+	// MaxDeliveries is how often a feedback message is delivered before
+	// it is rejected as `undeliverable` instead of being tried again
+	// (default 5).
+	MaxDeliveries int `yaml:"max_deliveries"`
 }
 
 // DefaultConfig returns the defaults.
@@ -48,12 +53,13 @@ func DefaultConfig() Config {
 		Wait:           time.Minute,
 		Threshold:      quality.DefaultThreshold,
 		AckWait:        30 * time.Second,
+		MaxDeliveries:  5,
 	}
 }
 
 // withDefaults fills in zero values and checks the rest.
 func (c Config) withDefaults() (Config, error) {
-	if c.Window < 0 || c.WindowLabels < 0 || c.Horizon < 0 || c.MaxPredictions < 0 || c.Wait < 0 || c.AckWait < 0 {
+	if c.Window < 0 || c.WindowLabels < 0 || c.Horizon < 0 || c.MaxPredictions < 0 || c.Wait < 0 || c.AckWait < 0 || c.MaxDeliveries < 0 {
 		return c, fmt.Errorf("feedback config: negative setting in %+v", c)
 	}
 	if c.Threshold < 0 || c.Threshold > 1 {
@@ -80,6 +86,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AckWait == 0 {
 		c.AckWait = def.AckWait
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = def.MaxDeliveries
 	}
 	return c, nil
 }

@@ -40,12 +40,13 @@ feedback:
   threshold: 0.7
   positive_class: churn
   ack_wait: 1m
+  max_deliveries: 3
 `), &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := feedback.Config{Window: 30 * time.Minute, WindowLabels: 500, Horizon: 72 * time.Hour, MaxPredictions: 5000,
-		Wait: 2 * time.Minute, Threshold: 0.7, PositiveClass: "churn", AckWait: time.Minute}
+		Wait: 2 * time.Minute, Threshold: 0.7, PositiveClass: "churn", AckWait: time.Minute, MaxDeliveries: 3}
 	if cfg.Feedback != want {
 		t.Fatalf("parsed %+v, want %+v", cfg.Feedback, want)
 	}
@@ -60,6 +61,7 @@ func TestFeedbackConfigInvalid(t *testing.T) {
 		{MaxPredictions: -1},   // negative bound
 		{Threshold: 1.5},       // threshold outside [0, 1]
 		{Window: -time.Minute}, // negative window
+		{MaxDeliveries: -1},    // negative deliveries
 	} {
 		if _, err := feedback.New(env, cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)

@@ -6,32 +6,38 @@ import (
 	"github.com/lookout-ml/lookout/pkg/quality"
 )
 
+// key names a prediction: ids are unique per model only (CONTRACT.md),
+// so the same id on two models is two predictions.
+type key struct {
+	model string // interned
+	id    string
+}
+
 // entry is what the index keeps of one prediction.
 type entry struct {
-	model string // interned
-	pred  quality.Prediction
-	seq   uint64 // stream sequence, to tell a replaced entry from its queue item
+	pred quality.Prediction
+	seq  uint64 // stream sequence, to tell a replaced entry from its queue item
 }
 
 // queued is an index entry in arrival order.
 type queued struct {
-	id     string
+	key    key
 	seq    uint64
 	stored int64 // unix nano
 }
 
-// index remembers recent predictions by id, bounded by count; the oldest
-// (by stream order) go first.
+// index remembers recent predictions by (model, id), bounded by count; the
+// oldest (by stream order) go first.
 type index struct {
 	max     int
-	byID    map[string]entry
+	byKey   map[key]entry
 	order   []queued // arrival order; order[head:] is live
 	head    int
 	strings map[string]string // interned models and versions
 }
 
 func newIndex(max int) *index {
-	return &index{max: max, byID: make(map[string]entry, min(max, 1<<16)), strings: map[string]string{}}
+	return &index{max: max, byKey: make(map[key]entry, min(max, 1<<16)), strings: map[string]string{}}
 }
 
 func (x *index) intern(s string) string {
@@ -46,19 +52,20 @@ func (x *index) intern(s string) string {
 
 // put remembers a prediction and returns how many were evicted to make
 // room.
-func (x *index) put(id, model string, pred quality.Prediction, seq uint64, stored time.Time) int {
+func (x *index) put(model, id string, pred quality.Prediction, seq uint64, stored time.Time) int {
 	pred.Version = x.intern(pred.Version)
-	x.byID[id] = entry{model: x.intern(model), pred: pred, seq: seq}
-	x.order = append(x.order, queued{id: id, seq: seq, stored: stored.UnixNano()})
-	before := len(x.byID)
-	for len(x.byID) > x.max && x.pop() {
+	k := key{model: x.intern(model), id: id}
+	x.byKey[k] = entry{pred: pred, seq: seq}
+	x.order = append(x.order, queued{key: k, seq: seq, stored: stored.UnixNano()})
+	before := len(x.byKey)
+	for len(x.byKey) > x.max && x.pop() {
 	}
-	return max(before-len(x.byID), 0)
+	return max(before-len(x.byKey), 0)
 }
 
-// get returns the prediction with this id.
-func (x *index) get(id string) (entry, bool) {
-	e, ok := x.byID[id]
+// get returns the model's prediction with this id.
+func (x *index) get(model, id string) (entry, bool) {
+	e, ok := x.byKey[key{model: model, id: id}]
 	return e, ok
 }
 
@@ -67,9 +74,9 @@ func (x *index) expire(cutoff time.Time) int {
 	n := 0
 	c := cutoff.UnixNano()
 	for x.head < len(x.order) && x.order[x.head].stored < c {
-		before := len(x.byID)
+		before := len(x.byKey)
 		x.pop()
-		n += before - len(x.byID)
+		n += before - len(x.byKey)
 	}
 	return n
 }
@@ -82,8 +89,8 @@ func (x *index) pop() bool {
 	q := x.order[x.head]
 	x.order[x.head] = queued{}
 	x.head++
-	if e, ok := x.byID[q.id]; ok && e.seq == q.seq {
-		delete(x.byID, q.id)
+	if e, ok := x.byKey[q.key]; ok && e.seq == q.seq {
+		delete(x.byKey, q.key)
 	}
 	if x.head > 1024 && x.head > len(x.order)/2 {
 		x.order = append(x.order[:0:0], x.order[x.head:]...)
@@ -93,4 +100,4 @@ func (x *index) pop() bool {
 }
 
 // len returns the number of remembered predictions.
-func (x *index) len() int { return len(x.byID) }
+func (x *index) len() int { return len(x.byKey) }

@@ -8,26 +8,37 @@
 //
 // Predictions: at start the service reads lookout.predictions.* from now
 // minus Config.Horizon with an ordered consumer, building an in-memory
-// index of id → version and prediction bounded by Config.MaxPredictions,
+// index of (model, id) → version and prediction bounded by Config.MaxPredictions,
 // and keeps reading new ones. It consumes feedback only once the index has
 // caught up, so a restart loses no join.
 //
-// Feedback: a durable consumer (ConsumerName) with explicit acks. Feedback
-// whose prediction is not known yet waits up to Config.Wait for it, then
-// counts as unmatched. Each model has one open window, closed after
-// Config.WindowLabels joined events or Config.Window, whichever comes
-// first; a feedback message is acknowledged only once its window's report
-// is stored. Held messages are kept alive with InProgress while the
-// service runs and handed back (nak) when it stops, so the next process
-// rebuilds the open windows at once; after a crash JetStream delivers them
-// again after Config.AckWait. Each report's Nats-Msg-Id names the model
-// and its window's first message, so a report rebuilt after a crash that
-// happened between storing it and acknowledging its feedback is dropped as
-// a duplicate (within the stream's duplicate window).
+// Feedback: an owned natsbus.Durable (ConsumerName) with explicit acks;
+// the service is a singleton under its lease (two processes would split
+// the windows). Feedback whose prediction is not known yet waits up to
+// Config.Wait for it, then counts as unmatched. Each model has one open
+// window, closed after Config.WindowLabels joined events or Config.Window,
+// whichever comes first; a feedback message is acknowledged only once its
+// window's report is stored, so the consumer has no MaxAckPending and held
+// messages are kept alive with InProgress. At every start (and whenever
+// the consumer is deleted from outside) the consumer is recreated at its
+// acknowledgement floor, so what the last process held is delivered again
+// at once and the open windows are rebuilt.
+//
+// Messages above the floor that were already reported are delivered again
+// too (windows of different models close out of stream order). Each
+// report therefore carries its model's progress (HeaderDone, HeaderOpen):
+// every feedback message of the model up to a stream sequence is done,
+// except those listed. The service reads the last report of each model at
+// start and keeps the same record in memory; a message it names as done is
+// acknowledged and skipped, never counted twice. Each report's Nats-Msg-Id
+// also names the model and its window's first message.
 //
 // Invalid feedback is published on lookout.rejected.<model>, in ingest's
-// format, and acknowledged. The service is a singleton: two processes
-// would split the windows.
+// format, and acknowledged; so is feedback delivered more than
+// Config.MaxDeliveries times (reason `undeliverable`). A report that no
+// retry can store (natsbus.IsPermanent: too large, say) is counted and its
+// window's feedback is rejected as `undeliverable`, then acknowledged: it
+// ends on lookout.rejected.<model> instead of blocking the model for ever.
 package feedback
 
 import (
@@ -36,7 +47,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -60,6 +73,21 @@ const ConsumerName = "feedback"
 // the window's first and last messages, "first-last".
 const HeaderWindowSeq = "Lookout-Window-Seq"
 
+// HeaderDone is set on each report: the feedback stream sequence up to
+// which every feedback message of the model is done (reported or rejected)
+// once the report is stored, except those in HeaderOpen.
+const HeaderDone = "Lookout-Feedback-Done"
+
+// HeaderOpen is set on each report: the model's feedback messages at or
+// below HeaderDone that are not done yet (waiting for their prediction, or
+// handed back), as comma-separated sequences and "first-last" ranges.
+const HeaderOpen = "Lookout-Feedback-Open"
+
+// maxOpenRanges bounds HeaderOpen. Past it the recorded HeaderDone is
+// lowered to fit; what lies between is then not known as done after a
+// restart, and could be counted again.
+const maxOpenRanges = 4096
+
 // Service is the feedback service.
 type Service struct {
 	env     service.Env
@@ -71,15 +99,32 @@ type Service struct {
 	mu       sync.Mutex
 	ctx      context.Context
 	idx      *index
-	waiting  map[string][]*item // feedback waiting for its prediction, by prediction id
+	waiting  map[key][]*item    // feedback waiting for its prediction, by model and prediction id
 	queue    []*item            // the same, in arrival order (done ones skipped)
 	windows  map[string]*window // open window per model
 	held     map[uint64]jetstream.Msg
-	pending  uint64 // NumPending of the last feedback message: 0 when caught up
+	progress map[string]*progress // by subject model
+	pending  uint64               // NumPending of the last feedback message: 0 when caught up
 	ready    chan struct{}
 	isReady  bool
 	readyAt  uint64 // the predictions stream's last sequence at start
 	lastKeep time.Time
+	// ackFloor returns the feedback consumer's acknowledgement floor.
+	ackFloor func() uint64
+
+	// predsFailing is set while the predictions consumer reports errors.
+	predsFailing atomic.Bool
+	predsHealth  func(error)
+}
+
+// progress is what the service has done with one model's feedback: every
+// message of the model up to upTo (feedback stream sequence) is done
+// (reported or rejected, and acknowledged) except those in open. Feedback
+// is delivered in stream order, so every message up to upTo has been
+// handled once, and those not done are the ones held or handed back.
+type progress struct {
+	upTo uint64
+	open map[uint64]struct{}
 }
 
 // item is one decoded feedback message.
@@ -98,6 +143,7 @@ type window struct {
 	firstSeq uint64
 	lastSeq  uint64
 	msgs     []jetstream.Msg
+	seqs     []uint64 // the stream sequences of msgs
 }
 
 var _ service.Service = (*Service)(nil)
@@ -110,26 +156,29 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		env:     env,
-		cfg:     cfg,
-		opts:    cfg.Options(),
-		metrics: newMetrics(env.Metrics),
-		now:     time.Now,
-		idx:     newIndex(cfg.MaxPredictions),
-		waiting: map[string][]*item{},
-		windows: map[string]*window{},
-		held:    map[uint64]jetstream.Msg{},
-		ready:   make(chan struct{}),
+		env:      env,
+		cfg:      cfg,
+		opts:     cfg.Options(),
+		metrics:  newMetrics(env.Metrics),
+		now:      time.Now,
+		idx:      newIndex(cfg.MaxPredictions),
+		waiting:  map[key][]*item{},
+		windows:  map[string]*window{},
+		held:     map[uint64]jetstream.Msg{},
+		progress: map[string]*progress{},
+		ready:    make(chan struct{}),
+		ackFloor: func() uint64 { return 0 },
 	}, nil
 }
 
 // Run joins feedback with predictions until ctx is cancelled. Feedback in
-// open windows, or still waiting, is handed back on the way out.
+// open windows, or still waiting, is delivered again to the next process.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	preds, err := s.readPredictions(ctx)
+	s.predsHealth = s.env.Health.Reporter("feedback-predictions")
+	preds, predsCons, err := s.readPredictions(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -151,58 +200,78 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	s.env.Log.Info("feedback: predictions indexed", zap.Int("predictions", indexed),
 		zap.Duration("horizon", s.cfg.Horizon), zap.Duration("took", time.Since(started)))
-
-	cons, err := s.env.JS.CreateOrUpdateConsumer(ctx, s.env.Subjects.StreamName(natsbus.StreamFeedback), jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "lookout feedback: joins feedback with predictions",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxAckPending: -1,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: s.env.Subjects.All(natsbus.KindFeedback),
-	})
-	if err != nil {
+	if err := s.loadProgress(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("feedback: consumer: %w", err)
+		return fmt.Errorf("feedback: progress: %w", err)
 	}
-	cc, err := cons.Consume(s.handleFeedback, jetstream.PullMaxMessages(512))
-	if err != nil {
-		return fmt.Errorf("feedback: consume: %w", err)
+
+	consumer := &natsbus.Durable{
+		JS:     s.env.JS,
+		Stream: s.env.Subjects.StreamName(natsbus.StreamFeedback),
+		Config: jetstream.ConsumerConfig{
+			Durable:     ConsumerName,
+			Description: "lookout feedback: joins feedback with predictions",
+			AckPolicy:   jetstream.AckExplicitPolicy,
+			AckWait:     s.cfg.AckWait,
+			// A window holds its feedback unacknowledged until its report
+			// is stored, so a bound on pending acks would stop delivery
+			// while windows wait for more.
+			MaxAckPending: -1,
+			MaxDeliver:    -1,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			FilterSubject: s.env.Subjects.All(natsbus.KindFeedback),
+		},
+		Owned:  true,
+		Log:    s.env.Log,
+		Health: s.env.Health.Reporter("feedback"),
 	}
+	s.mu.Lock()
+	s.ackFloor = consumer.AckFloor
+	s.mu.Unlock()
+	consumed := make(chan error, 1)
+	go func() { consumed <- consumer.Consume(ctx, s.handleFeedback) }()
 	s.env.Log.Info("feedback started", zap.String("consumer", ConsumerName),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_labels", s.cfg.WindowLabels),
 		zap.Duration("wait", s.cfg.Wait), zap.Int("max_predictions", s.cfg.MaxPredictions))
 
 	tick := time.NewTicker(min(max(min(s.cfg.Wait, s.cfg.Window)/4, 10*time.Millisecond), time.Second))
 	defer tick.Stop()
+	check := time.NewTicker(2 * time.Second)
+	defer check.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			cc.Stop()
-			<-cc.Closed()
-			s.handBack()
+		case err := <-consumed:
+			// Consume returns once ctx ended and what it delivered was
+			// handled, or with an error when the consumer cannot be made.
+			s.stopped()
+			if err != nil {
+				return fmt.Errorf("feedback: %w", err)
+			}
 			return nil
 		case <-tick.C:
 			s.tick()
+		case <-check.C:
+			s.checkPredictions(ctx, predsCons)
 		}
 	}
 }
 
 // readPredictions starts the ordered consumer that fills the index, and
-// closes s.ready once it has caught up with the stream.
-func (s *Service) readPredictions(ctx context.Context) (jetstream.ConsumeContext, error) {
+// closes s.ready once it has caught up with the stream. Its pulls are
+// bounded by bytes, and its errors are logged and reported to health
+// (part feedback-predictions) until it delivers again.
+func (s *Service) readPredictions(ctx context.Context) (jetstream.ConsumeContext, jetstream.Consumer, error) {
 	name := s.env.Subjects.StreamName(natsbus.StreamPredictions)
 	stream, err := s.env.JS.Stream(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := s.now().Add(-s.cfg.Horizon)
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if info.State.Msgs == 0 || info.State.LastTime.Before(start) {
 		s.markReady()
@@ -216,9 +285,36 @@ func (s *Service) readPredictions(ctx context.Context) (jetstream.ConsumeContext
 		OptStartTime:   &start,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cons.Consume(s.handlePrediction, jetstream.PullMaxMessages(4096))
+	cc, err := cons.Consume(s.handlePrediction,
+		jetstream.PullMaxBytes(natsbus.DefaultPullBytes),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed) {
+				return // shutting down
+			}
+			s.env.Log.Warn("feedback: predictions consumer error", zap.Error(err))
+			s.predsFailing.Store(true)
+			s.predsHealth(fmt.Errorf("predictions consumer: %w", err))
+		}))
+	if err != nil {
+		return nil, nil, err
+	}
+	s.predsHealth(nil)
+	return cc, cons, nil
+}
+
+// checkPredictions reports the predictions consumer healthy again once
+// the server knows it, for a stream so quiet that no delivery does.
+func (s *Service) checkPredictions(ctx context.Context, cons jetstream.Consumer) {
+	if !s.predsFailing.Load() {
+		return
+	}
+	infoCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cons.Info(infoCtx); err == nil && s.predsFailing.CompareAndSwap(true, false) {
+		s.predsHealth(nil)
+	}
 }
 
 func (s *Service) markReady() {
@@ -241,6 +337,9 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	if err != nil {
 		return
 	}
+	if s.predsFailing.Load() && s.predsFailing.CompareAndSwap(true, false) {
+		s.predsHealth(nil) // delivering again
+	}
 	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
 		SubjectModel: s.env.Subjects.Model(msg.Subject()),
 		Received:     meta.Timestamp,
@@ -258,22 +357,18 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	}
 	pred := quality.Prediction{Version: p.GetVersion(), Time: event.Time(p)}
 	pred.Value, _ = toValue(p.GetPrediction())
-	if n := s.idx.put(p.GetId(), p.GetModel(), pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
+	if n := s.idx.put(p.GetModel(), p.GetId(), pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
 		s.metrics.evicted.WithLabelValues("max_predictions").Add(float64(n))
 	}
 	s.metrics.indexed.Set(float64(s.idx.len()))
-	if waiting := s.waiting[p.GetId()]; len(waiting) > 0 {
-		e, _ := s.idx.get(p.GetId())
-		var still []*item
+	k := key{model: p.GetModel(), id: p.GetId()}
+	if waiting := s.waiting[k]; len(waiting) > 0 {
+		e, _ := s.idx.get(k.model, k.id)
 		for _, it := range waiting {
-			if it.fb.GetModel() != e.model {
-				still = append(still, it)
-				continue
-			}
 			it.done = true
 			s.join(it, e)
 		}
-		s.setWaiting(p.GetId(), still)
+		s.setWaiting(k, nil)
 	}
 }
 
@@ -288,11 +383,11 @@ func toValue(v *event.Value) (quality.Value, bool) {
 	return quality.Value{}, false
 }
 
-func (s *Service) setWaiting(id string, items []*item) {
+func (s *Service) setWaiting(k key, items []*item) {
 	if len(items) == 0 {
-		delete(s.waiting, id)
+		delete(s.waiting, k)
 	} else {
-		s.waiting[id] = items
+		s.waiting[k] = items
 	}
 	n := 0
 	for _, its := range s.waiting {
@@ -306,7 +401,9 @@ func (s *Service) setWaiting(id string, items []*item) {
 func (s *Service) handleFeedback(msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
+		// Only a message that did not come from JetStream lacks it.
 		s.env.Log.Warn("feedback: message without metadata", zap.Error(err))
+		_ = msg.Term()
 		return
 	}
 	model := s.env.Subjects.Model(msg.Subject())
@@ -320,9 +417,23 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	s.pending = meta.NumPending
 	if _, ok := s.held[seq]; ok {
-		// Delivered again while held (AckWait passed): it is here already.
+		// Delivered again while held (AckWait passed, or the consumer
+		// was recreated): it is here already; later acks go to this
+		// delivery.
 		s.held[seq] = msg
 		s.metrics.redelivered.Inc()
+		return
+	}
+	if s.isDone(model, seq) {
+		// Reported or rejected already, and delivered again because the
+		// consumer was recreated at its floor.
+		s.metrics.redelivered.Inc()
+		s.ack(msg)
+		return
+	}
+	if int(meta.NumDelivered) > s.cfg.MaxDeliveries {
+		s.reject(msg, meta, model, []*event.Reason{{Code: event.CodeUndeliverable,
+			Message: fmt.Sprintf("not handled after %d deliveries", meta.NumDelivered-1)}})
 		return
 	}
 	if len(reasons) > 0 {
@@ -330,18 +441,78 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 		return
 	}
 	s.held[seq] = msg
+	s.seen(model, seq, true)
 	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp}
-	if e, ok := s.idx.get(fb.GetId()); ok && e.model == fb.GetModel() {
+	k := key{model: fb.GetModel(), id: fb.GetId()}
+	if e, ok := s.idx.get(k.model, k.id); ok {
 		s.join(it, e)
 		return
 	}
 	s.queue = append(s.queue, it)
-	s.setWaiting(fb.GetId(), append(s.waiting[fb.GetId()], it))
+	s.setWaiting(k, append(s.waiting[k], it))
 }
 
-// reject publishes invalid feedback on lookout.rejected.<model> and
-// acknowledges it; it is handed back when the rejection is not stored.
+// isDone reports whether the model's feedback message seq was reported or
+// rejected already.
+func (s *Service) isDone(model string, seq uint64) bool {
+	p := s.progress[model]
+	if p == nil || seq > p.upTo {
+		return false
+	}
+	_, open := p.open[seq]
+	return !open
+}
+
+// seen records that the model's message seq was handled: open when it is
+// not done yet (held or handed back), done otherwise.
+func (s *Service) seen(model string, seq uint64, open bool) {
+	p := s.progress[model]
+	if p == nil && !open {
+		// A model with nothing held needs no record yet; rejections on
+		// made-up subjects must not grow the map.
+		return
+	}
+	if p == nil {
+		p = &progress{open: map[uint64]struct{}{}}
+		s.progress[model] = p
+	}
+	p.upTo = max(p.upTo, seq)
+	if open {
+		p.open[seq] = struct{}{}
+	} else {
+		delete(p.open, seq)
+	}
+}
+
+// reject publishes feedback that cannot be joined on
+// lookout.rejected.<model> and acknowledges it. It is handed back when the
+// rejection is not stored, and acknowledged without it when no retry can
+// store it (counted and logged).
 func (s *Service) reject(msg jetstream.Msg, meta *jetstream.MsgMetadata, model string, reasons []*event.Reason) {
+	err := s.publishRejection(msg, meta, model, reasons, func(ctx context.Context, out *nats.Msg) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := s.env.JS.PublishMsg(ctx, out)
+		return err
+	})
+	seq := meta.Sequence.Stream
+	if err != nil && !natsbus.IsPermanent(err) {
+		if s.ctx.Err() == nil {
+			s.env.Log.Warn("feedback: rejection not stored, handing the message back", zap.Error(err))
+		}
+		s.seen(model, seq, true)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	s.seen(model, seq, false)
+	s.ack(msg)
+}
+
+// publishRejection builds the rejection of msg and publishes it with
+// publish; it counts and logs the outcome. A rejection that no retry can
+// store is counted as unstorable and returned as a permanent error.
+func (s *Service) publishRejection(msg jetstream.Msg, meta *jetstream.MsgMetadata, model string, reasons []*event.Reason,
+	publish func(context.Context, *nats.Msg) error) error {
 	if model == "" || !event.IsValidModel(model) {
 		model = "_unknown"
 	}
@@ -356,22 +527,26 @@ func (s *Service) reject(msg jetstream.Msg, meta *jetstream.MsgMetadata, model s
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
 	out.Header.Set(event.HeaderInput, event.InputFeedback)
 	out.Header.Set(jetstream.MsgIDHeader, "rejected-"+event.DeriveID(meta.Stream, meta.Sequence.Stream, meta.Timestamp))
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if _, err := s.env.JS.PublishMsg(ctx, out); err != nil {
-		if s.ctx.Err() == nil {
-			s.env.Log.Warn("feedback: rejection not stored, handing the message back", zap.Error(err))
-		}
-		_ = msg.NakWithDelay(time.Second)
-		return
+	err := natsbus.CheckPayload(s.env.NC, out)
+	if err == nil {
+		err = publish(s.ctx, out)
+	}
+	if natsbus.IsPermanent(err) {
+		s.metrics.unstorable.WithLabelValues("rejection").Inc()
+		s.env.Log.Error("feedback: rejection cannot be stored; acknowledging the feedback without it",
+			zap.String("subject", msg.Subject()), zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))
+		return err
+	}
+	if err != nil {
+		return err
 	}
 	for _, r := range reasons {
 		s.metrics.rejected.WithLabelValues(r.GetCode()).Inc()
 	}
 	s.metrics.feedback.WithLabelValues("rejected").Inc()
 	s.env.Log.Info("feedback rejected", zap.String("subject", msg.Subject()), zap.Uint64("seq", meta.Sequence.Stream),
-		zap.String("reason", reasons[0].GetMessage()))
-	s.ack(msg)
+		zap.String("code", reasons[0].GetCode()), zap.String("reason", reasons[0].GetMessage()))
+	return nil
 }
 
 // join adds feedback with its prediction to the model's window.
@@ -411,6 +586,7 @@ func (s *Service) window(it *item) *window {
 		s.windows[model] = w
 	}
 	w.msgs = append(w.msgs, it.msg)
+	w.seqs = append(w.seqs, it.seq)
 	w.lastSeq = max(w.lastSeq, it.seq)
 	return w
 }
@@ -436,8 +612,8 @@ func (s *Service) tick() {
 			continue
 		}
 		it.done = true
-		id := it.fb.GetId()
-		s.setWaiting(id, slices.DeleteFunc(s.waiting[id], func(x *item) bool { return x == it }))
+		k := key{model: it.fb.GetModel(), id: it.fb.GetId()}
+		s.setWaiting(k, slices.DeleteFunc(s.waiting[k], func(x *item) bool { return x == it }))
 		s.unmatched(it)
 	}
 	if s.pending == 0 {
@@ -464,7 +640,8 @@ func (s *Service) tick() {
 
 // close publishes a model's window report and acknowledges its feedback.
 // It returns false when the report could not be stored before shutdown;
-// the window then stays open.
+// the window then stays open. A report that no retry can store is counted
+// and its feedback rejected as undeliverable instead.
 func (s *Service) close(model, why string) bool {
 	w := s.windows[model]
 	if w == nil {
@@ -472,13 +649,14 @@ func (s *Service) close(model, why string) bool {
 	}
 	r := w.q.Report(model)
 	if err := s.publish(model, w, r); err != nil {
+		if natsbus.IsPermanent(err) {
+			return s.deadLetter(model, w, err)
+		}
 		s.env.Log.Info("feedback: report not stored before shutdown; the window is rebuilt at the next start",
 			zap.String("model", model), zap.Error(err))
 		return false
 	}
-	for _, m := range w.msgs {
-		s.ack(m)
-	}
+	s.done(model, w)
 	delete(s.windows, model)
 	s.metrics.windows.WithLabelValues(why).Inc()
 	fields := []zap.Field{zap.String("model", model), zap.String("closed_by", why),
@@ -490,6 +668,61 @@ func (s *Service) close(model, why string) bool {
 		fields = append(fields, zap.Float64("helpful_rate", *r.HelpfulRate))
 	}
 	s.env.Log.Info("performance window reported", fields...)
+	return true
+}
+
+// done acknowledges a window's feedback, its report stored, and records
+// its messages as done.
+func (s *Service) done(model string, w *window) {
+	for _, m := range w.msgs {
+		s.ack(m)
+	}
+	if p := s.progress[model]; p != nil {
+		for _, seq := range w.seqs {
+			delete(p.open, seq)
+		}
+	}
+}
+
+// deadLetter handles a window whose report no retry can store: rather than
+// hold its feedback for ever (and fail again with the same window at every
+// start), each message is rejected as undeliverable, so that it ends on
+// lookout.rejected.<model>, and then acknowledged. Acknowledging without
+// a stored report or rejection would lose the feedback, so a message whose
+// rejection is not stored before shutdown stays unacknowledged and is
+// delivered again. It returns false when the service stopped first.
+func (s *Service) deadLetter(model string, w *window, cause error) bool {
+	s.metrics.unstorable.WithLabelValues("report").Inc()
+	s.env.Log.Error("feedback: performance report cannot be stored; rejecting its window's feedback as undeliverable",
+		zap.String("model", model), zap.Int("feedback", len(w.msgs)), zap.Error(cause))
+	reason := []*event.Reason{{Code: event.CodeUndeliverable, Message: "its performance window's report cannot be stored: " + cause.Error()}}
+	p := s.progress[model]
+	for i, m := range w.msgs {
+		seq := w.seqs[i]
+		if cur, ok := s.held[seq]; ok {
+			m = cur
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		err = s.publishRejection(m, meta, model, reason, func(ctx context.Context, out *nats.Msg) error {
+			return natsbus.PublishUntilStored(ctx, s.env.JS, out, func(err error) {
+				s.env.Log.Warn("feedback: rejection not stored, retrying", zap.String("model", model), zap.Error(err))
+			})
+		})
+		if err != nil && !natsbus.IsPermanent(err) {
+			// Shutting down: the rest is delivered again and
+			// rejected by the next process.
+			w.msgs, w.seqs = w.msgs[i:], w.seqs[i:]
+			return false
+		}
+		s.ack(m)
+		if p != nil {
+			delete(p.open, seq)
+		}
+	}
+	delete(s.windows, model)
 	return true
 }
 
@@ -518,6 +751,11 @@ func (s *Service) publish(model string, w *window, r quality.Report) error {
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
 	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("performance-%s-%d-%d", model, w.firstSeq, w.opened.UnixNano()))
 	out.Header.Set(HeaderWindowSeq, fmt.Sprintf("%d-%d", w.firstSeq, w.lastSeq))
+	upTo, open := s.record(model, w)
+	out.Header.Set(HeaderDone, strconv.FormatUint(upTo, 10))
+	if open != "" {
+		out.Header.Set(HeaderOpen, open)
+	}
 	err = natsbus.PublishUntilStored(s.ctx, s.env.JS, out, func(err error) {
 		s.env.Log.Warn("feedback: report not stored, retrying", zap.String("model", model), zap.Error(err))
 	})
@@ -527,15 +765,12 @@ func (s *Service) publish(model string, w *window, r quality.Report) error {
 	return err
 }
 
-// handBack naks every held message, so that the next process rebuilds the
-// open windows and waiting feedback at once.
-func (s *Service) handBack() {
+// stopped logs what the next process rebuilds. Held messages are not
+// handed back: the next process recreates the consumer at its floor, which
+// delivers them again at once.
+func (s *Service) stopped() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for seq, m := range s.held {
-		_ = m.Nak()
-		delete(s.held, seq)
-	}
 	waiting := 0
 	for _, its := range s.waiting {
 		waiting += len(its)
@@ -554,6 +789,7 @@ type metrics struct {
 	predictionsSkipped prometheus.Counter
 	windows            *prometheus.CounterVec
 	reports            prometheus.Counter
+	unstorable         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -566,7 +802,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lookout_feedback_rejected_total", Help: "Reasons for rejecting feedback, by reason code (a message can have several).",
 		}, []string{"code"}),
 		redelivered: f.NewCounter(prometheus.CounterOpts{
-			Name: "lookout_feedback_redelivered_total", Help: "Feedback delivered again while held (ignored).",
+			Name: "lookout_feedback_redelivered_total", Help: "Feedback delivered again while held, or already reported or rejected (ignored).",
 		}),
 		waiting: f.NewGauge(prometheus.GaugeOpts{
 			Name: "lookout_feedback_waiting", Help: "Feedback waiting for its prediction.",
@@ -586,5 +822,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reports: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_feedback_reports_total", Help: "Performance reports published.",
 		}),
+		unstorable: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lookout_feedback_unstorable_total",
+			Help: "Reports and rejections that no retry can store (too large, say), by kind: report or rejection. A report's feedback is rejected instead; a rejection's feedback is acknowledged without it.",
+		}, []string{"kind"}),
 	}
 }

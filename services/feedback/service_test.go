@@ -32,14 +32,14 @@ func start(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg feedback.Con
 }
 
 // predict stores a prediction on lookout.predictions.<model> as ingest
-// would.
+// would (with its model-scoped message id).
 func predict(t *testing.T, js jetstream.JetStream, model, id, version string, pred *event.Value) {
 	t.Helper()
 	p := &event.Prediction{Id: id, Model: model, Version: version, Role: event.RoleProduction,
 		TsUnixNano: proto.Int64(time.Now().Add(-time.Hour).UnixNano()), Prediction: pred}
 	msg := nats.NewMsg(subjects.For(natsbus.KindPredictions, model))
 	msg.Data = event.AppendJSON(nil, p)
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(jetstream.MsgIDHeader, natsbus.MsgID(model, id))
 	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +106,10 @@ func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []qu
 
 func near(t *testing.T, name string, got *float64, want float64) {
 	t.Helper()
-	if got == nil || math.Abs(*got-want) > 1e-9 {
-		t.Errorf("%s = %v, want %v", name, got, want)
+	if got == nil {
+		t.Errorf("%s missing, want %v", name, want)
+	} else if math.Abs(*got-want) > 1e-9 {
+		t.Errorf("%s = %v, want %v", name, *got, want)
 	}
 }
 
@@ -253,5 +255,26 @@ func TestFeedbackProtobuf(t *testing.T) {
 	near(t, "accuracy", r.Accuracy, 1)
 	if r.Versions["v7"].Feedback != 1 {
 		t.Fatalf("versions: %+v", r.Versions)
+	}
+}
+
+// TestFeedbackIDsArePerModel: the same prediction id on two models is two
+// predictions; each model's feedback joins its own model's prediction.
+// The index used to be keyed by id alone, so the second model's
+// prediction replaced the first's and the first's label went unmatched.
+func TestFeedbackIDsArePerModel(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	predict(t, js, "churn", "p1", "c1", event.Text("churn"))
+	predict(t, js, "fraud", "p1", "f1", event.Number(0.2))
+	start(t, nc, js, feedback.Config{WindowLabels: 1, Window: time.Hour, Wait: 5 * time.Second})
+	send(t, js, "churn", `{"id":"p1","label":"churn"}`)
+	send(t, js, "fraud", `{"id":"p1","label":0}`)
+
+	for model, version := range map[string]string{"churn": "c1", "fraud": "f1"} {
+		r := waitReports(t, js, model, 1)[0]
+		if r.Feedback != 1 || r.Labelled != 1 || r.Unmatched != 0 || r.Versions[version].Feedback != 1 {
+			t.Fatalf("%s report: %+v", model, r)
+		}
+		near(t, model+" accuracy", r.Accuracy, 1)
 	}
 }

@@ -35,5 +35,8 @@ func (c Config) Validate() error {
 	if c.AckWait <= 0 {
 		add("ack_wait: must be positive, got %v", c.AckWait)
 	}
+	if c.MaxDeliveries < 1 {
+		add("max_deliveries: must be positive, got %d", c.MaxDeliveries)
+	}
 	return errors.Join(errs...)
 }

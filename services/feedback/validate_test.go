@@ -23,6 +23,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Wait = -time.Second }, "wait: must be positive"},
 		{func(c *Config) { c.Threshold = 0 }, "threshold: must be in (0, 1)"},
 		{func(c *Config) { c.AckWait = 0 }, "ack_wait: must be positive"},
+		{func(c *Config) { c.MaxDeliveries = 0 }, "max_deliveries: must be positive"},
 	} {
 		cfg := DefaultConfig()
 		c.set(&cfg)
