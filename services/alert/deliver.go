@@ -15,10 +15,11 @@ import (
 )
 
 // deliverAckWait is how long JetStream waits for a sink's verdict before
-// it redelivers. It is short so that a notification in flight when a
-// process died is delivered again within seconds by the next one; while a
-// delivery is being tried, deliver keeps telling JetStream it is in
-// progress, every deliverKeepAlive.
+// it redelivers. A process that starts recreates the sink's consumer at
+// its acknowledgement floor (it is owned), so a notification in flight when
+// the last one died comes again at once; the short wait covers a process
+// that hangs without dying. While a delivery is being tried, deliver keeps
+// telling JetStream it is in progress, every deliverKeepAlive.
 const (
 	deliverAckWait   = 5 * time.Second
 	deliverKeepAlive = deliverAckWait / 5

@@ -452,3 +452,33 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		t.Fatalf("a 429 was dead-lettered (%v)", v)
 	}
 }
+
+// A report and an alert event published while the service is down are
+// handled when it starts again: its owned consumers are recreated at their
+// acknowledgement floor, not "new" (which would skip them).
+func TestWorkPublishedWhileDownIsHandledAtStart(t *testing.T) {
+	b := newBus(t)
+	hook := notifytest.RunHTTP(t)
+	cfg := testConfig()
+	cfg.Sinks = []alert.SinkConfig{{Type: "webhook", URL: hook.URL}}
+	first := runAlert(t, b.nc, b.js, cfg, nil)
+	first.cancel()
+	if err := <-first.done; err != nil {
+		t.Fatal(err)
+	}
+	first.done <- nil // for the cleanup
+
+	ev := b.watchAlerts(t, "down")
+	b.publishDrift(t, "down", 0, true)
+	b.publishAlerts(t, "direct", 1, 10)
+	runAlert(t, b.nc, b.js, cfg, nil)
+	natstest.WaitFor(t, 15*time.Second, func() error {
+		if n := ev.count(alerting.RuleDatasetDrift, alerting.StatusFiring); n != 1 {
+			return fmt.Errorf("%d alert events for the report", n)
+		}
+		if len(hook.Requests()) != 2 {
+			return fmt.Errorf("%d notifications delivered", len(hook.Requests()))
+		}
+		return nil
+	})
+}
