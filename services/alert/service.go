@@ -305,8 +305,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
-// durable returns the consumer name of the stream, owned: alert runs as a
-// singleton under its lease, so at start the consumer is recreated at its
+// durable returns the consumer cfg.Durable on stream, owned: alert runs as
+// a singleton under its lease, so at start the consumer is recreated at its
 // acknowledgement floor and whatever a crashed process held is delivered
 // again at once. Its state goes to health as alert/<name>.
 func (s *Service) durable(stream string, cfg jetstream.ConsumerConfig, floor func(context.Context, uint64, *jetstream.ConsumerInfo) (uint64, error)) *natsbus.Durable {
