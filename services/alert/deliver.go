@@ -3,7 +3,6 @@ package alert
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,14 +10,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
+	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/notify"
 )
 
 // deliverAckWait is how long JetStream waits for a sink's verdict before
-// it redelivers. It is short so that a notification in flight when a
-// process died is delivered again within seconds by the next one; while a
-// delivery is being tried, deliver keeps telling JetStream it is in
-// progress, every deliverKeepAlive.
+// it redelivers. A process that starts recreates the sink's consumer at
+// its acknowledgement floor (it is owned), so a notification in flight when
+// the last one died comes again at once; the short wait covers a process
+// that hangs without dying. While a delivery is being tried, deliver keeps
+// telling JetStream it is in progress, every deliverKeepAlive.
 const (
 	deliverAckWait   = 5 * time.Second
 	deliverKeepAlive = deliverAckWait / 5
@@ -31,18 +32,15 @@ const (
 // with exponential backoff and acknowledges it once the sink took it or it
 // was dead-lettered.
 type deliverer struct {
-	s    *Service
-	sink sink
-	cons jetstream.Consumer
-
-	msgs    chan jetstream.Msg
-	lost    chan error
-	consume jetstream.ConsumeContext
+	s        *Service
+	sink     sink
+	consumer *natsbus.Durable
+	msgs     chan jetstream.Msg
 }
 
-func (s *Service) newDeliverer(ctx context.Context, stream jetstream.Stream, snk sink) (*deliverer, error) {
+func (s *Service) newDeliverer(snk sink) *deliverer {
 	name := snk.filter.Name
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	consumer := s.durable(s.env.Subjects.StreamName(roleNotify), jetstream.ConsumerConfig{
 		Durable:       consumerSink + name,
 		Description:   "alert: deliveries to sink " + name,
 		FilterSubject: s.env.Subjects.Prefix + "." + kindNotify + "." + name,
@@ -50,45 +48,22 @@ func (s *Service) newDeliverer(ctx context.Context, stream jetstream.Stream, snk
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       deliverAckWait,
 		MaxAckPending: 1, // in order, one at a time
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sink %s consumer: %w", name, err)
-	}
-	return &deliverer{s: s, sink: snk, cons: cons, msgs: make(chan jetstream.Msg), lost: make(chan error, 1)}, nil
+	}, nil)
+	return &deliverer{s: s, sink: snk, consumer: consumer, msgs: make(chan jetstream.Msg)}
 }
 
+// run delivers the sink's notifications until ctx ends (it returns once
+// the consumer drained) or the consumer cannot be recreated.
 func (d *deliverer) run(ctx context.Context) error {
-	name := consumerSink + d.sink.filter.Name
-	var err error
 	// With MaxAckPending 1 the server hands out the next notification only
 	// once this one is settled, so the handler never waits long.
-	d.consume, err = d.cons.Consume(func(m jetstream.Msg) {
-		select {
-		case d.msgs <- m:
-		case <-ctx.Done():
-			_ = m.Nak()
-		}
-	}, d.s.consumeErrors(name, d.cons, d.lost))
-	if err != nil {
-		return fmt.Errorf("sink %s: %w", d.sink.filter.Name, err)
-	}
-	defer d.consume.Stop()
+	consumed := consume(ctx, d.consumer, d.msgs)
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case err := <-d.lost:
+			return <-consumed
+		case err := <-consumed:
 			return err
-		case <-d.consume.Closed():
-			if ctx.Err() != nil {
-				return nil
-			}
-			select {
-			case err := <-d.lost:
-				return err
-			default:
-				return errors.New("sink " + d.sink.filter.Name + ": consume stopped")
-			}
 		case m := <-d.msgs:
 			d.deliver(ctx, m)
 		}

@@ -29,14 +29,11 @@ type dispatcher struct {
 	filters  []alerting.SinkFilter
 	groups   map[string]*alerting.Group
 
-	events  chan jetstream.Msg
-	done    chan struct{}
-	lost    chan error
-	consume jetstream.ConsumeContext
+	events   chan jetstream.Msg
+	consumer *natsbus.Durable
 
 	mu       sync.Mutex
 	silenced []alerting.Silence
-	closed   sync.Once
 }
 
 func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, silences *Silences) (*dispatcher, error) {
@@ -44,8 +41,6 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 		s: s, state: state, silences: silences,
 		timing: alerting.Timing{GroupWait: s.cfg.GroupWait, GroupInterval: s.cfg.GroupInterval, RepeatInterval: s.cfg.RepeatInterval},
 		events: make(chan jetstream.Msg, 256),
-		done:   make(chan struct{}),
-		lost:   make(chan error, 1),
 	}
 	for _, snk := range s.sinks {
 		d.filters = append(d.filters, snk.filter)
@@ -54,27 +49,15 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 	if d.groups, err = loadGroups(ctx, state); err != nil {
 		return nil, err
 	}
-	cons, err := s.env.JS.CreateOrUpdateConsumer(ctx, s.env.Subjects.StreamName(natsbus.StreamAlerts), jetstream.ConsumerConfig{
+	stream := s.env.Subjects.StreamName(natsbus.StreamAlerts)
+	d.consumer = s.durable(stream, jetstream.ConsumerConfig{
 		Durable:       consumerDispatch,
 		Description:   "alert: grouping alert events into notifications",
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy, // new events only: see startNew
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
-		MaxAckPending: 256,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dispatch consumer: %w", err)
-	}
-	d.consume, err = cons.Consume(func(m jetstream.Msg) {
-		select {
-		case d.events <- m:
-		case <-d.done:
-			_ = m.Nak()
-		}
-	}, s.consumeErrors(consumerDispatch, cons, d.lost))
-	if err != nil {
-		return nil, fmt.Errorf("consume alerts: %w", err)
-	}
+		MaxAckPending: 256, // the size of events: the handler never waits long
+	}, s.startNew(stream))
 	return d, nil
 }
 
@@ -96,13 +79,9 @@ func loadGroups(ctx context.Context, state jetstream.KeyValue) (map[string]*aler
 	return groups, nil
 }
 
+// close hands back what run left unhandled; it is called once run
+// returned.
 func (d *dispatcher) close() {
-	d.closed.Do(func() {
-		if d.consume != nil {
-			d.consume.Stop()
-		}
-		close(d.done)
-	})
 	for {
 		select {
 		case m := <-d.events:
@@ -113,30 +92,44 @@ func (d *dispatcher) close() {
 	}
 }
 
+// run groups alert events and flushes the groups until ctx ends (it
+// returns once the consumer drained), or the consumer or the silences
+// watch cannot be restarted.
 func (d *dispatcher) run(ctx context.Context) error {
 	loaded := make(chan struct{})
 	var once sync.Once
-	if err := d.silences.watch(ctx, func(list []alerting.Silence) {
-		d.mu.Lock()
-		d.silenced = list
-		d.mu.Unlock()
-		once.Do(func() { close(loaded) })
-	}); err != nil {
-		return err
-	}
+	watched := make(chan error, 1)
+	go func() {
+		watched <- d.silences.watch(ctx, func(list []alerting.Silence) {
+			d.mu.Lock()
+			d.silenced = list
+			d.mu.Unlock()
+			once.Do(func() { close(loaded) })
+		}, d.s.env.Health.Reporter("alert/silences"), d.s.log)
+	}()
+	// Events are taken only once the silences are known, so that the
+	// first flush honours them.
 	select {
 	case <-ctx.Done():
 		return nil
+	case err := <-watched:
+		return err
 	case <-loaded:
 	}
+	consumed := consume(ctx, d.consumer, d.events)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case err := <-d.lost:
+			return <-consumed
+		case err := <-consumed:
 			return err
+		case err := <-watched:
+			// nil: ctx ended, and the case above drains the consumer.
+			if err != nil {
+				return err
+			}
 		case m := <-d.events:
 			d.handleEvent(ctx, m)
 		case <-timer.C:

@@ -32,11 +32,9 @@ type evaluator struct {
 	state jetstream.KeyValue
 	eval  *alerting.Evaluator
 
-	reports chan jetstream.Msg
-	done    chan struct{}
-	lost    chan error
-	consume jetstream.ConsumeContext
-	subs    []*nats.Subscription
+	reports  chan jetstream.Msg
+	consumer *natsbus.Durable
+	subs     []*nats.Subscription
 
 	mu       sync.Mutex // guards activity, fed from NATS callbacks
 	activity *alerting.Activity
@@ -51,8 +49,6 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 	e := &evaluator{
 		s: s, state: state, eval: eval,
 		reports:  make(chan jetstream.Msg, 256),
-		done:     make(chan struct{}),
-		lost:     make(chan error, 1),
 		activity: alerting.NewActivity(s.cfg.RejectionRate.Window),
 	}
 	saved, err := loadPrefix[alerting.State](ctx, state, keyAlert)
@@ -98,29 +94,15 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 		}
 	}
 
-	cons, err := s.env.JS.CreateOrUpdateConsumer(ctx, subjects.StreamName(natsbus.StreamReports), jetstream.ConsumerConfig{
+	stream := subjects.StreamName(natsbus.StreamReports)
+	e.consumer = s.durable(stream, jetstream.ConsumerConfig{
 		Durable:       consumerReports,
 		Description:   "alert: rule evaluation over reports",
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy, // new reports only: see startNew
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
-		MaxAckPending: 256,
-	})
-	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("reports consumer: %w", err)
-	}
-	e.consume, err = cons.Consume(func(m jetstream.Msg) {
-		select {
-		case e.reports <- m:
-		case <-e.done:
-			_ = m.Nak()
-		}
-	}, s.consumeErrors(consumerReports, cons, e.lost))
-	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("consume reports: %w", err)
-	}
+		MaxAckPending: 256, // the size of reports: the handler never waits long
+	}, s.startNew(stream))
 	return e, nil
 }
 
@@ -151,17 +133,11 @@ func (e *evaluator) seedActivity(ctx context.Context) {
 	}
 }
 
+// close ends the subscriptions and hands back what run left unhandled;
+// it is called once run returned (or instead of it).
 func (e *evaluator) close() {
-	if e.consume != nil {
-		e.consume.Stop()
-	}
 	for _, sub := range e.subs {
 		_ = sub.Unsubscribe()
-	}
-	select {
-	case <-e.done:
-	default:
-		close(e.done)
 	}
 	for {
 		select {
@@ -173,14 +149,17 @@ func (e *evaluator) close() {
 	}
 }
 
+// run evaluates reports and the periodic sources until ctx ends (it
+// returns once the consumer drained) or the consumer cannot be recreated.
 func (e *evaluator) run(ctx context.Context) error {
+	consumed := consume(ctx, e.consumer, e.reports)
 	ticker := time.NewTicker(e.s.cfg.EvaluationInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case err := <-e.lost:
+			return <-consumed
+		case err := <-consumed:
 			return err
 		case m := <-e.reports:
 			e.handleReport(ctx, m)

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
+	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/notify"
 	"github.com/lookout-ml/lookout/pkg/service"
 )
@@ -215,8 +216,7 @@ func (s *Service) setup(ctx context.Context) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifyStream, err := ensureNotifyStream(ctx, js, subjects)
-	if err != nil {
+	if _, err := ensureNotifyStream(ctx, js, subjects); err != nil {
 		return nil, err
 	}
 	p := &pipeline{}
@@ -231,12 +231,7 @@ func (s *Service) setup(ctx context.Context) (*pipeline, error) {
 	}
 	p.closers = append(p.closers, p.dispatcher.close)
 	for _, snk := range s.sinks {
-		d, err := s.newDeliverer(ctx, notifyStream, snk)
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.deliverers = append(p.deliverers, d)
+		p.deliverers = append(p.deliverers, s.newDeliverer(snk))
 	}
 	return p, nil
 }
@@ -310,34 +305,62 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
-// consumerGone reports whether err says a JetStream consumer no longer
-// exists.
-func consumerGone(err error) bool {
-	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)
+// durable returns the consumer cfg.Durable on stream, owned: alert runs as
+// a singleton under its lease, so at start the consumer is recreated at its
+// acknowledgement floor and whatever a crashed process held is delivered
+// again at once. Its state goes to health as alert/<name>.
+func (s *Service) durable(stream string, cfg jetstream.ConsumerConfig, floor func(context.Context, uint64, *jetstream.ConsumerInfo) (uint64, error)) *natsbus.Durable {
+	return &natsbus.Durable{
+		JS:     s.env.JS,
+		Stream: stream,
+		Config: cfg,
+		Owned:  true,
+		Floor:  floor,
+		Log:    s.log,
+		Health: s.env.Health.Reporter("alert/" + cfg.Durable),
+	}
 }
 
-// consumeErrors returns the error handler of the Consume of consumer name:
-// it logs each error and, once the consumer is gone, sends the error to
-// lost (once), so that the stage ends Run with it instead of waiting
-// silently for messages that will never come. A deleted consumer can show
-// as missing heartbeats only, so those make it ask the server.
-func (s *Service) consumeErrors(name string, cons jetstream.Consumer, lost chan<- error) jetstream.PullConsumeOpt {
-	var once sync.Once
-	return jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !consumerGone(err) && errors.Is(err, jetstream.ErrNoHeartbeat) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, ierr := cons.Info(ctx); consumerGone(ierr) {
-				err = ierr
+// startNew returns the Floor of a consumer that starts, like
+// DeliverNewPolicy, after the last message of stream when it is first
+// created, and at its acknowledgement floor ever after. Durable resumes at
+// the floor only a DeliverAllPolicy consumer (it would recreate a
+// DeliverNewPolicy one "new", losing what was not acknowledged), so such a
+// consumer is configured DeliverAllPolicy with this Floor.
+func (s *Service) startNew(stream string) func(context.Context, uint64, *jetstream.ConsumerInfo) (uint64, error) {
+	first := true
+	return func(ctx context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error) {
+		if !first || old != nil {
+			first = false
+			return floor, nil
+		}
+		st, err := s.env.JS.Stream(ctx, stream)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		first = false
+		return max(floor, info.State.LastSeq), nil
+	}
+}
+
+// consume runs c until ctx ends, handing each message to the stage's loop
+// on ch; once ctx ended, what is still delivered is handed back. The
+// returned channel gets Consume's result: nil after ctx ended and the
+// consumer drained, an error when it could not be recreated.
+func consume(ctx context.Context, c *natsbus.Durable, ch chan<- jetstream.Msg) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, func(m jetstream.Msg) {
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				_ = m.Nak()
 			}
-			cancel()
-		}
-		if !consumerGone(err) {
-			s.log.Warn("consume error", zap.String("consumer", name), zap.Error(err))
-			return
-		}
-		once.Do(func() {
-			s.log.Error("consumer gone", zap.String("consumer", name), zap.Error(err))
-			lost <- fmt.Errorf("consumer %s: %w", name, err)
 		})
-	})
+	}()
+	return done
 }

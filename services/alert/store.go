@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
@@ -194,46 +195,86 @@ func (s *Silences) Expire(ctx context.Context, id string, now time.Time) (alerti
 	return sil, nil
 }
 
+// watchRetryFor is how long the silences watch is tried again, when it
+// cannot be started, before the service fails loudly.
+const watchRetryFor = time.Minute
+
 // watch keeps the current silences flowing to update until ctx ends: once
-// with all of them, then after every change.
-func (s *Silences) watch(ctx context.Context, update func([]alerting.Silence)) error {
+// with all of them, then after every change. When the watcher closes (its
+// ordered consumer could not be recreated, say) it starts a new one, which
+// sends the whole list again; health reports the watch's state. It returns
+// nil when ctx ends, and an error when no watch could be started for
+// watchRetryFor, so that the process fails loudly rather than honouring
+// stale silences.
+func (s *Silences) watch(ctx context.Context, update func([]alerting.Silence), health func(error), log *zap.Logger) error {
+	backoff := 100 * time.Millisecond
+	var failingSince time.Time
+	for {
+		err := s.watchOnce(ctx, update, func() {
+			failingSince = time.Time{}
+			backoff = 100 * time.Millisecond
+			health(nil)
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
+		health(err)
+		if time.Since(failingSince) > watchRetryFor {
+			return err
+		}
+		log.Warn("silences watch stopped; restarting it", zap.Error(err), zap.Duration("in", backoff))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watchOnce runs one watcher until ctx ends or the watcher closes (then it
+// returns why), calling loaded once it sent the initial list.
+func (s *Silences) watchOnce(ctx context.Context, update func([]alerting.Silence), loaded func()) error {
 	w, err := s.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch silences: %w", err)
 	}
-	go func() {
-		defer func() { _ = w.Stop() }()
-		all := map[string]alerting.Silence{}
-		initial := true
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
+	defer func() { _ = w.Stop() }()
+	all := map[string]alerting.Silence{}
+	initial := true
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watch silences: watcher closed")
+			}
+			if e == nil {
+				if initial {
+					loaded()
 				}
-				if e == nil {
-					initial = false
-				} else if e.Operation() != jetstream.KeyValuePut {
-					delete(all, e.Key())
-				} else {
-					var sil alerting.Silence
-					if json.Unmarshal(e.Value(), &sil) == nil {
-						all[e.Key()] = sil
-					}
-				}
-				if !initial {
-					list := make([]alerting.Silence, 0, len(all))
-					for _, sil := range all {
-						list = append(list, sil)
-					}
-					update(list)
+				initial = false
+			} else if e.Operation() != jetstream.KeyValuePut {
+				delete(all, e.Key())
+			} else {
+				var sil alerting.Silence
+				if json.Unmarshal(e.Value(), &sil) == nil {
+					all[e.Key()] = sil
 				}
 			}
+			if !initial {
+				list := make([]alerting.Silence, 0, len(all))
+				for _, sil := range all {
+					list = append(list, sil)
+				}
+				update(list)
+			}
 		}
-	}()
-	return nil
+	}
 }
 
 func sortSilences(list []alerting.Silence) {
