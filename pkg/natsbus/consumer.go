@@ -268,8 +268,16 @@ func (d *Durable) create(ctx context.Context, first bool) (jetstream.Consumer, e
 			return nil, fmt.Errorf("recreate: %w", err)
 		}
 	}
-	if floor > 0 && (cfg.DeliverPolicy == jetstream.DeliverAllPolicy ||
-		cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq <= floor) {
+	// A consumer that existed (or that was deleted from outside) goes on
+	// right after its floor, whatever its configured policy: DeliverNew
+	// must not skip what was published while it was gone. Only a first
+	// creation keeps the configured policy, unless an owner's floor says
+	// where to start.
+	// A work queue holds only what is not acknowledged, and its consumer
+	// must deliver all of it.
+	recreated := exists || !first
+	workQueue := stream.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy
+	if !workQueue && (recreated || floor > 0) && !(cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq > floor+1) {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = floor + 1
 		cfg.OptStartTime = nil
