@@ -27,6 +27,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/dashboard"
+	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/alert"
@@ -175,8 +176,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	m.health = service.NewHealth()
+	// 16k predictions (of at most 2 KiB each): about what the readers of
+	// the predictions stream are apart while they keep up.
+	stored := event.NewStored(1 << 14)
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "lookout_stored_decodes_total", Help: "Predictions read back from the predictions stream and decoded (a read served from memory is not counted).",
+	}, func() float64 { _, misses := stored.Counts(); return float64(misses) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lookout_stored_decode_hits_total", Help: "Predictions read back from the predictions stream that another service of this process had decoded.",
+		}, func() float64 { hits, _ := stored.Counts(); return float64(hits) }))
 	env := service.Env{
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
+		Stored:  stored,
 		DataDir: m.Options.dataDir,
 	}
 	runCtx, cancel := context.WithCancel(ctx)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 )
 
@@ -26,6 +27,9 @@ type Env struct {
 	// Health is where the service's consumers report their state for
 	// /healthz; nil reports nowhere.
 	Health *Health
+	// Stored decodes what the predictions stream holds, once per process
+	// for every service that reads it; nil decodes every time.
+	Stored *event.Stored
 }
 
 // Service is one long-running part of Lookout.

@@ -270,11 +270,7 @@ func (s *Service) take(msg jetstream.Msg) {
 		s.ack(msg)
 		return
 	}
-	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
-		SubjectModel: model,
-		ContentType:  msg.Headers().Get("Content-Type"),
-		Received:     meta.Timestamp,
-	})
+	p, reasons := s.env.Stored.Decode(seq, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 	if len(reasons) > 0 {
 		s.metrics.skipped.WithLabelValues("invalid").Inc()
 		s.env.Log.Warn("archive: not a valid prediction, skipped", zap.String("subject", msg.Subject()),

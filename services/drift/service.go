@@ -312,10 +312,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.unacked++
 	defer s.ack(false)
 
-	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
-		SubjectModel: s.env.Subjects.Model(msg.Subject()),
-		Received:     meta.Timestamp,
-	})
+	p, reasons := s.env.Stored.Decode(seq, msg.Data(), s.env.Subjects.Model(msg.Subject()), msg.Headers().Get("Content-Type"), meta.Timestamp)
 	if len(reasons) > 0 {
 		s.metrics.skipped.WithLabelValues("invalid").Inc()
 		s.env.Log.Warn("drift: skipping an invalid prediction", zap.String("subject", msg.Subject()),
