@@ -6,31 +6,30 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/lookout-ml/lookout/services/alert"
-	"github.com/lookout-ml/lookout/services/archive"
-	"github.com/lookout-ml/lookout/services/canary"
+	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/drift"
-	"github.com/lookout-ml/lookout/services/feedback"
 	"github.com/lookout-ml/lookout/services/ingest"
 )
 
-// Config is the whole configuration file. It lives beside the wiring
-// because it names every service. Every key is optional; a key Lookout
-// does not know is an error that names it, so a typo never silently falls
-// back to a default.
+// Config is the whole configuration file: the `nats` section, which
+// `lookout run` owns, and one section for each component, which the
+// component declares (its defaults, type and validation). Every key is
+// optional; a key Lookout does not know is an error that names it and its
+// line, so a typo never silently falls back to a default.
 type Config struct {
-	NATS     NATSConfig      `yaml:"nats"`
-	Ingest   ingest.Config   `yaml:"ingest"`
-	Archive  archive.Config  `yaml:"archive"`
-	Drift    drift.Config    `yaml:"drift"`
-	Canary   canary.Config   `yaml:"canary"`
-	Alert    alert.Config    `yaml:"alert"`
-	Feedback feedback.Config `yaml:"feedback"`
+	NATS NATSConfig
+	// sections holds each component's configuration by component name, of
+	// the type its DefaultConfig returns. A component missing here (a
+	// Config not made by defaultConfig) gets its defaults.
+	sections map[string]service.Config
 }
 
 // NATSConfig says how Lookout uses NATS. YAML section `nats`.
@@ -43,18 +42,41 @@ type NATSConfig struct {
 	Replicas int `yaml:"replicas"`
 }
 
+// natsSection is the top-level key of NATSConfig.
+const natsSection = "nats"
+
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
-	return Config{
+	cfg := Config{
 		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1},
-		Ingest:   ingest.DefaultConfig(),
-		Archive:  archive.DefaultConfig(),
-		Drift:    drift.DefaultConfig(),
-		Canary:   canary.DefaultConfig(),
-		Alert:    alert.DefaultConfig(),
-		Feedback: feedback.DefaultConfig(),
+		sections: make(map[string]service.Config, len(components)),
 	}
+	for _, c := range components {
+		cfg.sections[c.Name()] = c.DefaultConfig()
+	}
+	return cfg
 }
+
+// section returns component c's configuration.
+func (cfg Config) section(c *service.Component) service.Config {
+	if s, ok := cfg.sections[c.Name()]; ok {
+		return s
+	}
+	return c.DefaultConfig()
+}
+
+// sectionOf returns component c's configuration as the C it is; for the
+// subcommands that read a service's settings.
+func sectionOf[C service.Config](cfg Config, c *service.Component) C {
+	s, _ := cfg.section(c).(C)
+	return s
+}
+
+// Ingest returns the ingest section.
+func (cfg Config) Ingest() ingest.Config { return sectionOf[ingest.Config](cfg, ingest.Component) }
+
+// Drift returns the drift section.
+func (cfg Config) Drift() drift.Config { return sectionOf[drift.Config](cfg, drift.Component) }
 
 // loadConfig reads the file at path over the defaults and validates the
 // result; an empty path gives the defaults. It fails on an unreadable
@@ -78,12 +100,67 @@ func loadConfig(path string) (Config, error) {
 }
 
 // parseConfig decodes YAML into cfg, keeping cfg's values for absent keys.
-// An unknown key is an error naming the key and its line.
+// An unknown key is an error naming the key and its line: a top-level one
+// here, one inside a section by the decoder.
+//
+// The file is decoded in one pass, with KnownFields, into a struct made at
+// run time with one field per section, of the component's own config type:
+// yaml.Node.Decode has no KnownFields, so decoding each section's node
+// separately would accept typos, and re-encoding a node would lose its
+// line numbers.
 func parseConfig(data []byte, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty file: the defaults
+	}
+
+	known := []string{natsSection}
+	fields := []reflect.StructField{{
+		Name: "NATS", Type: reflect.TypeOf(cfg.NATS), Tag: reflect.StructTag(`yaml:"` + natsSection + `"`),
+	}}
+	for i, c := range components {
+		known = append(known, c.Section())
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("S%d", i),
+			Type: reflect.TypeOf(cfg.section(c)),
+			Tag:  reflect.StructTag(`yaml:"` + c.Section() + `"`),
+		})
+	}
+	// Unknown sections land here, to be reported with their line below,
+	// and not as a field missing from an unnamed struct type.
+	fields = append(fields, reflect.StructField{
+		Name: "Rest", Type: reflect.TypeOf(map[string]yaml.Node(nil)), Tag: `yaml:",inline"`,
+	})
+	file := reflect.New(reflect.StructOf(fields)).Elem()
+	file.Field(0).Set(reflect.ValueOf(cfg.NATS))
+	for i, c := range components {
+		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
+	}
+
+	var errs []error
+	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			key := top.Content[i]
+			if !slices.Contains(known, key.Value) {
+				errs = append(errs, fmt.Errorf("line %d: unknown section %q (known: %s)", key.Line, key.Value, strings.Join(known, ", ")))
+			}
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if err := dec.Decode(file.Addr().Interface()); err != nil && !errors.Is(err, io.EOF) {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	cfg.NATS = file.Field(0).Interface().(NATSConfig)
+	for i, c := range components {
+		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
 	}
 	return nil
 }
@@ -106,13 +183,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("config: %s.%w", name, e))
 		}
 	}
-	section("nats", c.NATS.Validate())
-	section("ingest", c.Ingest.Validate())
-	section("archive", c.Archive.Validate())
-	section("drift", c.Drift.Validate())
-	section("canary", c.Canary.Validate())
-	section("alert", c.Alert.Validate())
-	section("feedback", c.Feedback.Validate())
+	section(natsSection, c.NATS.Validate())
+	for _, comp := range components {
+		section(comp.Section(), c.section(comp).Validate())
+	}
 	return errors.Join(errs...)
 }
 

@@ -3,11 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lookout-ml/lookout/pkg/service"
 )
 
 // writeConfig writes text to a configuration file in a temp folder.
@@ -177,7 +184,7 @@ feedback: {threshold: 0.7}
 	if err != nil {
 		t.Fatalf("good config: %v", err)
 	}
-	if cfg.NATS.Replicas != 3 || cfg.Drift.Window != time.Minute || cfg.Drift.WindowEvents != 10000 {
+	if cfg.NATS.Replicas != 3 || cfg.Drift().Window != time.Minute || cfg.Drift().WindowEvents != 10000 {
 		t.Errorf("parsed %+v", cfg)
 	}
 }
@@ -211,5 +218,155 @@ func TestConfigErrorBeforeConnecting(t *testing.T) {
 	}
 	if took > 2*time.Second {
 		t.Errorf("took %v", took)
+	}
+}
+
+// echoConfig is the configuration of a component that exists only in the
+// test below.
+type echoConfig struct {
+	Greeting string        `yaml:"greeting"`
+	Every    time.Duration `yaml:"every"`
+}
+
+func (c echoConfig) Validate() error {
+	if c.Every <= 0 {
+		return fmt.Errorf("every: must be positive, got %v", c.Every)
+	}
+	return nil
+}
+
+// registerComponent adds c to the components for the rest of the test.
+func registerComponent(t *testing.T, c *service.Component) {
+	t.Helper()
+	old := components
+	components = append(slices.Clip(components), c)
+	t.Cleanup(func() { components = old })
+}
+
+// TestComponentRegisteredInTest: a component declared in this test, and
+// added to the list without touching config.go, gets its own section with
+// defaults, validation under its key path and unknown keys named with
+// their line, and `lookout run --only` starts it by name, and a singleton
+// one under its lease, and nothing else.
+func TestComponentRegisteredInTest(t *testing.T) {
+	started := make(chan echoConfig, 2)
+	echoService := func(_ service.Env, cfg echoConfig) (service.Func, error) {
+		return func(ctx context.Context) error {
+			started <- cfg
+			<-ctx.Done()
+			return nil
+		}, nil
+	}
+	defaults := func() echoConfig { return echoConfig{Greeting: "hello", Every: time.Second} }
+	echo := service.NewComponent("echo", defaults, echoService)
+	lead := service.NewComponent("echo-lead", defaults, echoService, service.AsSingleton(), service.InSection("lead"))
+	registerComponent(t, echo)
+	registerComponent(t, lead)
+
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sectionOf[echoConfig](cfg, echo); got != defaults() {
+		t.Errorf("defaults: %+v", got)
+	}
+	cfg, err = loadConfig(writeConfig(t, "echo: {greeting: hi}\nlead: {every: 2s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sectionOf[echoConfig](cfg, echo); got != (echoConfig{Greeting: "hi", Every: time.Second}) {
+		t.Errorf("echo: %+v", got)
+	}
+	if got := sectionOf[echoConfig](cfg, lead); got != (echoConfig{Greeting: "hello", Every: 2 * time.Second}) {
+		t.Errorf("lead: %+v", got)
+	}
+	_, err = loadConfig(writeConfig(t, "echo: {every: -1s}\ndrift: {window: -5s}\nlead: {every: 0s}\n"))
+	want := "config: drift.window: must be positive, got -5s\nconfig: echo.every: must be positive, got -1s\nconfig: lead.every: must be positive, got 0s"
+	if err == nil || err.Error() != want {
+		t.Errorf("bad values: %v\nwant %s", err, want)
+	}
+	_, err = loadConfig(writeConfig(t, "echo:\n  greting: hi\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: field greting not found in type main.echoConfig") {
+		t.Errorf("unknown key: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	path := writeConfig(t, "echo: {greeting: hi}\n")
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--only", "echo,echo-lead", "--config", path,
+			"--listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--data", t.TempDir()}, stdout, stderr)
+	}()
+	for range 2 {
+		select {
+		case got := <-started:
+			if got.Greeting != "hi" && got.Greeting != "hello" {
+				t.Errorf("started with %+v", got)
+			}
+		case code := <-done:
+			t.Fatalf("run exited %d: %s", code, stderr)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("not started after 30s: %s", stderr)
+		}
+	}
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := httpLine.FindStringSubmatch(stdout.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no http address in %q", stdout)
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Status   string          `json:"status"`
+		Services map[string]bool `json:"services"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if health.Status != "ok" || !maps.Equal(health.Services, map[string]bool{"echo": true, "echo-lead": true}) {
+		t.Errorf("healthz %+v, want echo and echo-lead only", health)
+	}
+	if !strings.Contains(stderr.String(), `"msg":"leading","lease":"echo-lead"`) {
+		t.Errorf("echo-lead did not run under its lease:\n%s", stderr)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"run", "--only", "echo,nope"}, &out, &errOut); code == 0 ||
+		!strings.Contains(errOut.String(), `unknown service "nope" in --only (known: ingest, archive, drift, canary, alert, feedback, echo, echo-lead)`) {
+		t.Errorf("--only nope: exit %d, %q", code, errOut.String())
+	}
+}
+
+// TestComponentsDeclared: names and sections are unique and not `nats`,
+// and the services that keep per-model state run under a lease.
+func TestComponentsDeclared(t *testing.T) {
+	seen := map[string]bool{natsSection: true}
+	for _, c := range components {
+		for _, key := range []string{"name " + c.Name(), "section " + c.Section()} {
+			if seen[key] {
+				t.Errorf("%s used twice", key)
+			}
+			seen[key] = true
+		}
+		if c.Section() == natsSection {
+			t.Errorf("%s reads the nats section", c.Name())
+		}
+		wantSingleton := slices.Contains([]string{"drift", "canary", "alert", "feedback"}, c.Name())
+		if c.IsSingleton() != wantSingleton {
+			t.Errorf("%s: singleton %v, want %v", c.Name(), c.IsSingleton(), wantSingleton)
+		}
 	}
 }

@@ -67,7 +67,7 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	report := driftreport.Compare(ref, cur, cfg.Drift.Options())
+	report := driftreport.Compare(ref, cur, cfg.Drift().Options())
 	report.Model = model
 	report.Reference.Source = refPath
 	report.Window.Start, report.Window.End = curInfo.First, curInfo.Last

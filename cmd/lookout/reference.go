@@ -119,7 +119,7 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	case "show":
 		info, err := refs.PinnedInfo(ctx, model)
 		if errors.Is(err, driftsvc.ErrNoReference) {
-			fmt.Fprintf(stdout, "%s has no pinned reference: drift uses its configured reference (%s)\n", model, cfg.Drift.Reference)
+			fmt.Fprintf(stdout, "%s has no pinned reference: drift uses its configured reference (%s)\n", model, cfg.Drift().Reference)
 			return nil
 		}
 		if err != nil {

@@ -153,7 +153,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.nc = nc
 	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(m.Config.Ingest.MaxInFlight),
+		jetstream.WithPublishAsyncMaxPending(m.Config.Ingest().MaxInFlight),
 		jetstream.WithPublishAsyncTimeout(30*time.Second),
 	)
 	if err != nil {
@@ -199,24 +199,25 @@ func (m *Main) Run(ctx context.Context) error {
 	)
 	m.running = make(map[string]bool)
 	for _, c := range components {
-		if len(m.Options.only) > 0 && !slices.Contains(m.Options.only, c.name) {
+		name := c.Name()
+		if len(m.Options.only) > 0 && !slices.Contains(m.Options.only, name) {
 			continue
 		}
-		svc, err := c.build(env.With(c.name), m.Config)
+		svc, err := c.Build(env.With(name), m.Config.section(c))
 		if err != nil {
 			cancel()
 			wg.Wait()
-			return fmt.Errorf("%s: %w", c.name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		m.setRunning(c.name, true)
+		m.setRunning(name, true)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			err := svc.Run(runCtx)
-			m.setRunning(c.name, false)
+			m.setRunning(name, false)
 			if err != nil && runCtx.Err() == nil {
-				errOnce.Do(func() { firstErr = fmt.Errorf("%s: %w", c.name, err) })
-				m.Log.Error("service failed; stopping lookout", zap.String("service", c.name), zap.Error(err))
+				errOnce.Do(func() { firstErr = fmt.Errorf("%s: %w", name, err) })
+				m.Log.Error("service failed; stopping lookout", zap.String("service", name), zap.Error(err))
 				cancel()
 			}
 		}()
