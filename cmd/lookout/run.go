@@ -192,6 +192,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go boundMemory(runCtx)
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
