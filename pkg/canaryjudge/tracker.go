@@ -429,7 +429,8 @@ func (t *Tracker) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary replaces the tracker's state with one MarshalBinary
 // returned; the options stay. The assigner is restored and given each
 // open window's pairs again, so it makes the decisions the saved one
-// would have (the same parts, the same closes).
+// would have (the same parts, the same closes) when the options are the
+// same.
 func (t *Tracker) UnmarshalBinary(data []byte) error {
 	var st trackerState
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
@@ -447,11 +448,14 @@ func (t *Tracker) UnmarshalBinary(data []byte) error {
 		}
 		for i := range snap.Spans {
 			w := snap.Spans[i]
-			for range len(w.Pairs) {
+			// Under other options (window or window_pairs changed since
+			// the snapshot) a window may not rebuild: it is kept as it is
+			// and reported once the watermark passes it, rather than
+			// lost or keeping the service from starting.
+			rebuild := fresh.startOf(w.Start) == w.Start
+			for k := 0; rebuild && k < len(w.Pairs); k++ {
 				aw, closed := fresh.win.Add(name, time.Unix(0, w.Start), fresh.now())
-				if aw == nil || len(closed) > 0 || aw.Part != w.Part {
-					return fmt.Errorf("tracker restore: model %s: window at %d does not rebuild", name, w.Start)
-				}
+				rebuild = aw != nil && len(closed) == 0 && aw.Part == w.Part
 			}
 			m.spans[w.Start] = &w
 		}

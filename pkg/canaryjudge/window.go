@@ -120,6 +120,7 @@ func (w *Window) Report(model string, end int64) Report {
 			Start: time.Unix(0, w.Start).UTC(),
 			End:   time.Unix(0, end).UTC(),
 			Pairs: len(w.Pairs),
+			Part:  w.Part,
 		},
 		Unmatched: Unmatched{Production: w.Unmatched[Production], Canary: w.Unmatched[Candidate]},
 		Checks:    []Check{},
