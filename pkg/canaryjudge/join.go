@@ -1,7 +1,10 @@
 package canaryjudge
 
 import (
+	"cmp"
+	"container/heap"
 	"math"
+	"slices"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
@@ -34,8 +37,12 @@ type Half struct {
 	ID      string
 	Side    int
 	Version string
-	// At is when the half arrived, in the tracker's clock (unix ns).
+	// At is the half's event time, its prediction's ts (unix ns).
 	At int64
+	// Due is the event time (unix ns) at which the half stops waiting once
+	// its model's watermark reaches it: the Tracker sets it to the earlier
+	// of At plus the wait and the end of At's window.
+	Due int64
 	// Label is the prediction when IsLabel, Score when not.
 	Label   string
 	Score   float64
@@ -45,7 +52,7 @@ type Half struct {
 	LatencyMS  float64
 }
 
-// HalfOf returns the half of p arriving at at, or ok false when p is no
+// HalfOf returns the half of p with event time at, or ok false when p is no
 // join candidate: no request_id, an unknown role, or a null prediction.
 func HalfOf(p *event.Prediction, at int64) (h Half, ok bool) {
 	if p.GetRequestId() == "" {
@@ -94,16 +101,20 @@ const (
 	Duplicate
 )
 
-// Joiner holds the halves of one model that wait for their pair, oldest
-// first. It is not safe for concurrent use.
+// Joiner holds the halves of one model that wait for their pair, ordered
+// by Due (then by arrival): event times come out of order, so the half
+// that is due first is not always the one that came first. It is not safe
+// for concurrent use.
 type Joiner struct {
-	byID       map[string]*node
-	head, tail *node // head is the oldest
+	byID map[string]*node
+	due  dueHeap
+	seq  uint64
 }
 
 type node struct {
-	half       Half
-	prev, next *node
+	half  Half
+	seq   uint64 // arrival order, for ties
+	index int    // in the heap
 }
 
 // NewJoiner returns an empty joiner.
@@ -113,66 +124,75 @@ func NewJoiner() *Joiner { return &Joiner{byID: make(map[string]*node)} }
 func (j *Joiner) Len() int { return len(j.byID) }
 
 // Add joins h with the waiting half of the other side and the same
-// request, or keeps it waiting. Halves must be added in order of At.
+// request, or keeps it waiting.
 func (j *Joiner) Add(h Half) (other Half, result AddResult) {
 	if n, ok := j.byID[h.RequestID]; ok {
 		if n.half.Side == h.Side {
 			return Half{}, Duplicate
 		}
-		j.unlink(n)
+		heap.Remove(&j.due, n.index)
 		delete(j.byID, h.RequestID)
 		return n.half, Joined
 	}
-	n := &node{half: h, prev: j.tail}
-	if j.tail != nil {
-		j.tail.next = n
-	} else {
-		j.head = n
-	}
-	j.tail = n
+	j.seq++
+	n := &node{half: h, seq: j.seq}
+	heap.Push(&j.due, n)
 	j.byID[h.RequestID] = n
 	return Half{}, Waiting
 }
 
-// Oldest returns the half that has waited longest; ok is false when none
-// waits.
+// Oldest returns the half that is due first; ok is false when none waits.
 func (j *Joiner) Oldest() (h Half, ok bool) {
-	if j.head == nil {
+	if len(j.due) == 0 {
 		return Half{}, false
 	}
-	return j.head.half, true
+	return j.due[0].half, true
 }
 
-// PopOldest removes and returns the half that has waited longest.
+// PopOldest removes and returns the half that is due first.
 func (j *Joiner) PopOldest() (h Half, ok bool) {
-	n := j.head
-	if n == nil {
+	if len(j.due) == 0 {
 		return Half{}, false
 	}
-	j.unlink(n)
+	n := heap.Pop(&j.due).(*node)
 	delete(j.byID, n.half.RequestID)
 	return n.half, true
 }
 
-// Halves returns the waiting halves, oldest first.
+// Halves returns the waiting halves, due first (then by arrival): added
+// again in this order, they come out of a new joiner in the same order.
 func (j *Joiner) Halves() []Half {
-	out := make([]Half, 0, len(j.byID))
-	for n := j.head; n != nil; n = n.next {
+	nodes := slices.Clone(j.due)
+	slices.SortFunc(nodes, compareNodes)
+	out := make([]Half, 0, len(nodes))
+	for _, n := range nodes {
 		out = append(out, n.half)
 	}
 	return out
 }
 
-func (j *Joiner) unlink(n *node) {
-	if n.prev != nil {
-		n.prev.next = n.next
-	} else {
-		j.head = n.next
-	}
-	if n.next != nil {
-		n.next.prev = n.prev
-	} else {
-		j.tail = n.prev
-	}
-	n.prev, n.next = nil, nil
+func compareNodes(a, b *node) int {
+	return cmp.Or(cmp.Compare(a.half.Due, b.half.Due), cmp.Compare(a.seq, b.seq))
+}
+
+// dueHeap is a container/heap of waiting halves, the one due first on top.
+type dueHeap []*node
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, k int) bool { return compareNodes(h[i], h[k]) < 0 }
+func (h dueHeap) Swap(i, k int) {
+	h[i], h[k] = h[k], h[i]
+	h[i].index, h[k].index = i, k
+}
+func (h *dueHeap) Push(x any) {
+	n := x.(*node)
+	n.index = len(*h)
+	*h = append(*h, n)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return n
 }

@@ -50,12 +50,17 @@ type Report struct {
 	Reasons []string `json:"reasons"`
 }
 
-// ReportWindow says which pairs a report covers. Start and End are the
-// times the predictions were stored, so a replay gives the same window.
+// ReportWindow says which pairs a report covers. Start and End bound the
+// window's aligned event-time span, [Start, End), on the production
+// predictions' ts, so a replay gives the same window.
 type ReportWindow struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	Pairs int       `json:"pairs"`
+	// Part is 0 for the first window of the span, n after n of them
+	// closed full (window_pairs); not in the JSON, it tells the reports
+	// of one span apart (their de-duplication ids).
+	Part int `json:"-"`
 }
 
 // Side holds one model's figures over the window's pairs.

@@ -2,10 +2,14 @@ package canaryjudge
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 )
@@ -37,31 +41,48 @@ func TestJoiner(t *testing.T) {
 	}
 }
 
-// TestTrackerExpiryAndCap checks that halves expire by the wait, counted
-// unmatched per side, and that past the cap the oldest expire early.
+// at returns p with event time ts.
+func at(p *event.Prediction, ts time.Time) *event.Prediction {
+	p.TsUnixNano = proto.Int64(ts.UnixNano())
+	return p
+}
+
+// TestTrackerExpiryAndCap checks that halves expire by the wait in event
+// time (measured by the model's watermark, whatever the clock says),
+// counted unmatched per side in the window of their ts, and that past the
+// cap the ones due first expire early. (Before windows were cut on event
+// time, the clock alone expired halves: Advance(t0+30s) expired a.)
 func TestTrackerExpiryAndCap(t *testing.T) {
 	opts := defaultOptions(1)
 	opts.MaxHalves = 3
+	opts.AllowedLateness = 10 * time.Second
 	tr := NewTracker(opts)
-	tr.Prediction(t0, prediction("production", "a", "v3", event.Text("x"), 1, 0))
-	tr.Prediction(t0.Add(10*time.Second), prediction("canary", "b", "v4", event.Text("x"), 1, 0))
-	// a expires 30 s after it arrived; b does not yet.
-	tr.Advance(t0.Add(30 * time.Second))
+	tr.Prediction(t0, at(prediction("production", "a", "v3", event.Text("x"), 1, 0), t0.Add(time.Second)))
+	tr.Prediction(t0, at(prediction("canary", "b", "v4", event.Text("x"), 1, 0), t0.Add(10*time.Second)))
+	// The clock alone expires nothing before the idle timeout.
+	tr.Advance(t0.Add(time.Minute))
+	if got := tr.InFlight(); got != 2 {
+		t.Fatalf("in flight %d, want 2", got)
+	}
+	// A prediction at t0+41s puts the watermark at t0+31s: a's wait is
+	// over, b's is not.
+	tr.Prediction(t0.Add(time.Minute), at(prediction("production", "", "v3", event.Text("x"), 1, 0), t0.Add(41*time.Second)))
 	if got := tr.InFlight(); got != 1 {
 		t.Fatalf("in flight %d, want 1", got)
 	}
 	// Four more production halves: the cap of 3 pushes out b and c.
-	at := t0.Add(31 * time.Second)
+	now := t0.Add(time.Minute)
 	for _, id := range []string{"c", "d", "e", "f"} {
-		tr.Prediction(at, prediction("production", id, "v3", event.Text("x"), 1, 0))
+		tr.Prediction(now, at(prediction("production", id, "v3", event.Text("x"), 1, 0), t0.Add(35*time.Second)))
 	}
 	if got, ev := tr.InFlight(), tr.Counters().Evicted; got != 3 || ev != 2 {
 		t.Fatalf("in flight %d evicted %d, want 3 and 2", got, ev)
 	}
 	// A late canary for a pushed-out request is no pair; one for d is.
-	tr.Prediction(at, prediction("canary", "d", "v4", event.Text("x"), 1, 0))
-	tr.Prediction(at, prediction("canary", "c", "v4", event.Text("x"), 1, 0))
-	reports := tr.Advance(at.Add(10 * time.Minute))
+	tr.Prediction(now, at(prediction("canary", "d", "v4", event.Text("x"), 1, 0), t0.Add(36*time.Second)))
+	tr.Prediction(now, at(prediction("canary", "c", "v4", event.Text("x"), 1, 0), t0.Add(36*time.Second)))
+	// An event ten minutes on closes the window [t0, t0+5m).
+	reports := tr.Prediction(now, at(prediction("production", "", "v3", event.Text("x"), 1, 0), t0.Add(10*time.Minute)))
 	if len(reports) != 1 {
 		t.Fatalf("%d reports, want 1", len(reports))
 	}
@@ -70,8 +91,50 @@ func TestTrackerExpiryAndCap(t *testing.T) {
 	if r.Window.Pairs != 1 || r.Unmatched != (Unmatched{Production: 4, Canary: 2}) {
 		t.Errorf("pairs %d unmatched %+v", r.Window.Pairs, r.Unmatched)
 	}
+	if !r.Window.Start.Equal(t0) || !r.Window.End.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("window %v-%v, want the event-time span from t0", r.Window.Start, r.Window.End)
+	}
 	if r.Verdict != VerdictPromote {
 		t.Errorf("verdict %s %q", r.Verdict, r.Reasons)
+	}
+}
+
+// TestTrackerEventTimeWindows: pairs fed in one burst (the clock barely
+// moves) are cut by their ts: a pair within the allowed lateness joins its
+// earlier window, one past it is dropped and counted late, and the last
+// window closes by the idle timeout on the clock.
+func TestTrackerEventTimeWindows(t *testing.T) {
+	opts := defaultOptions(1)
+	opts.Window, opts.AllowedLateness, opts.IdleTimeout = time.Minute, 30*time.Second, 10*time.Second
+	tr := NewTracker(opts)
+	var out []Report
+	n := 0
+	add := func(ts time.Duration) {
+		id := fmt.Sprintf("r%d", n)
+		n++
+		out = append(out, tr.Prediction(t0, at(prediction("production", id, "v3", event.Text("x"), 1, 0), t0.Add(ts)))...)
+		// The canary scores it 2 s later: the pair keeps production's ts.
+		out = append(out, tr.Prediction(t0, at(prediction("canary", id, "v4", event.Text("x"), 1, 0), t0.Add(ts+2*time.Second)))...)
+	}
+	for _, ts := range []time.Duration{10 * time.Second, 50 * time.Second, 59 * time.Second, 70 * time.Second} {
+		add(ts)
+	}
+	add(40 * time.Second) // out of order, within the lateness: window 0
+	add(150 * time.Second)
+	add(30 * time.Second) // past the lateness: window 0 is closed
+	if late := tr.Counters().Late; late != 2 {
+		t.Errorf("late %d, want 2 (both halves of the last pair)", late)
+	}
+	out = append(out, tr.Advance(t0.Add(10*time.Second))...)
+	var got []string
+	for _, r := range out {
+		got = append(got, fmt.Sprintf("%s+%d", r.Window.Start.Sub(t0), r.Window.Pairs))
+		if r.Window.End.Sub(r.Window.Start) != time.Minute {
+			t.Errorf("window %v-%v is not one minute", r.Window.Start, r.Window.End)
+		}
+	}
+	if want := []string{"0s+4", "1m0s+1", "2m0s+1"}; !slices.Equal(got, want) {
+		t.Errorf("windows %v, want %v", got, want)
 	}
 }
 

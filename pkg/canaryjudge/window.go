@@ -51,12 +51,16 @@ func labelOf(h Half) string {
 	return strconv.FormatFloat(h.Score, 'g', -1, 64)
 }
 
-// Window accumulates one model's pairs and counts until it closes. The
-// zero Window is closed; Open starts it.
+// Window accumulates the pairs and counts of one model's event-time window
+// (one Part of it) until it closes. The zero Window is closed; Open starts
+// it.
 type Window struct {
 	IsOpen bool
-	// Start is when the window opened (unix ns, tracker clock).
+	// Start is the start of the window's event-time span (unix ns).
 	Start int64
+	// Part is 0 for the first window of the span, n after n of them
+	// closed full (window_pairs).
+	Part  int
 	Pairs []Pair
 	// Seen counts predictions per side, paired or not.
 	Seen [2]int
@@ -68,7 +72,7 @@ type Window struct {
 	Versions [2]map[string]int
 }
 
-// Open starts the window at start unless it is open already.
+// Open starts the window of the span at start unless it is open already.
 func (w *Window) Open(start int64) {
 	if w.IsOpen {
 		return
@@ -116,6 +120,7 @@ func (w *Window) Report(model string, end int64) Report {
 			Start: time.Unix(0, w.Start).UTC(),
 			End:   time.Unix(0, end).UTC(),
 			Pairs: len(w.Pairs),
+			Part:  w.Part,
 		},
 		Unmatched: Unmatched{Production: w.Unmatched[Production], Canary: w.Unmatched[Candidate]},
 		Checks:    []Check{},

@@ -170,6 +170,21 @@ func (a *Assigner[T]) Add(name string, ts, now time.Time) (w *Window[T], closed 
 	return w, closed
 }
 
+// Advance moves a key's event time to ts without assigning an event to a
+// window, as Add would for an event that counts towards no window (the
+// canary joins two predictions into one windowed pair, but each of them
+// is a sign of how far the key's event time has come). It returns the
+// windows the watermark passed, in order of start.
+func (a *Assigner[T]) Advance(name string, ts, now time.Time) []*Window[T] {
+	k := a.key(name, now)
+	t := ts.UnixNano()
+	if k.Seen && t <= k.MaxTS {
+		return nil
+	}
+	k.Seen, k.MaxTS, k.progressed = true, t, now
+	return a.closeUpTo(name, k, a.watermark(k), Watermark)
+}
+
 // CloseIdle closes the open windows of every key whose event time has not
 // advanced for IdleTimeout before now, by key and then start, and raises
 // each such key's watermark to the end of what it closed.

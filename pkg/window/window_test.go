@@ -258,3 +258,34 @@ func TestExtremeTimes(t *testing.T) {
 		t.Fatal("the smallest time is late")
 	}
 }
+
+// TestAdvance: Advance moves the watermark like an event that joins no
+// window: it closes what the watermark passed, counts no event, and does
+// not move event time back.
+func TestAdvance(t *testing.T) {
+	a, err := New[int](Config{Size: time.Minute, AllowedLateness: 10 * time.Second, IdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := a.Add("m", t0.Add(5*time.Second), t0)
+	if closed := a.Advance("m", t0.Add(65*time.Second), t0); len(closed) != 0 {
+		t.Fatalf("closed %d windows before the watermark reached the end", len(closed))
+	}
+	if closed := a.Advance("m", t0.Add(30*time.Second), t0); len(closed) != 0 {
+		t.Fatal("an earlier time closed a window")
+	}
+	if wm, _ := a.Watermark("m"); !wm.Equal(t0.Add(55 * time.Second)) {
+		t.Fatalf("watermark %v, want t0+55s", wm)
+	}
+	closed := a.Advance("m", t0.Add(70*time.Second), t0.Add(time.Second))
+	if len(closed) != 1 || closed[0] != w || w.Events != 1 || w.Reason != Watermark {
+		t.Fatalf("closed %+v, want the first window with its one event", closed)
+	}
+	if !a.IsLate("m", t0.Add(59*time.Second)) || a.IsLate("m", t0.Add(60*time.Second)) {
+		t.Error("late after Advance: want the first span late and the second not")
+	}
+	// Advance counts as progress for the idle timeout.
+	if got := a.CloseIdle(t0.Add(50 * time.Second)); len(got) != 0 {
+		t.Errorf("idle close %d windows; nothing open", len(got))
+	}
+}

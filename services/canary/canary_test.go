@@ -23,6 +23,11 @@ import (
 
 var subjects = natsbus.NewSubjects("")
 
+// eventBase is the event time (ts) of the test predictions: on an hour,
+// so that a test's pairs all fall in one window however short, and in the
+// past, so that event time and store time are told apart.
+var eventBase = time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+
 // running is a canary service started by a test.
 type running struct {
 	reg  *prometheus.Registry
@@ -98,7 +103,8 @@ func testConfig() Config {
 	return cfg
 }
 
-// pairs returns n pairs of label predictions of model, in an order where
+// pairs returns n pairs of label predictions of model, pair i at
+// eventBase plus i microseconds, in an order where
 // the two halves of a request are out of order and interleaved with other
 // requests'. flipEvery flips the canary label of every k-th pair; slow
 // multiplies the canary's latency.
@@ -117,9 +123,9 @@ func pairs(model string, n, flipEvery int, slow float64) (prod, canary []*event.
 		canLat := lat * slow
 		conf := 0.9
 		prod = append(prod, &event.Prediction{Id: "p-" + id, RequestId: id, Model: model, Version: "v3", Role: event.RoleProduction,
-			TsUnixNano: proto.Int64(time.Now().UnixNano()), Prediction: event.Text(label), LatencyMs: &lat, Confidence: &conf})
+			TsUnixNano: proto.Int64(eventBase.Add(time.Duration(i) * time.Microsecond).UnixNano()), Prediction: event.Text(label), LatencyMs: &lat, Confidence: &conf})
 		canary = append(canary, &event.Prediction{Id: "c-" + id, RequestId: id, Model: model, Version: "v4", Role: event.RoleCanary,
-			TsUnixNano: proto.Int64(time.Now().UnixNano()), Prediction: event.Text(canLabel), LatencyMs: &canLat, Confidence: &conf})
+			TsUnixNano: proto.Int64(eventBase.Add(time.Duration(i) * time.Microsecond).UnixNano()), Prediction: event.Text(canLabel), LatencyMs: &canLat, Confidence: &conf})
 	}
 	return prod, canary
 }
@@ -223,7 +229,8 @@ func TestVerdictsEndToEnd(t *testing.T) {
 			_, nc, js := natstest.RunWithStreams(t)
 			svc := start(t, nc, js, testConfig())
 			prod, can := pairs("churn", 200, c.flipEvery, c.slow)
-			reject(t, js, "churn", `{"model":"churn","role":"canary","version":"v4","prediction":"stay","confidence":2}`)
+			reject(t, js, "churn", `{"model":"churn","role":"canary","version":"v4","prediction":"stay","confidence":2,"ts":"`+
+				eventBase.Format(time.RFC3339Nano)+`"}`)
 			// Rejections and predictions are read from two streams: the
 			// rejection must be in before the pairs close the window.
 			natstest.WaitFor(t, 10*time.Second, func() error {
@@ -328,6 +335,9 @@ func TestReplayAfterCrash(t *testing.T) {
 	if after[0].Window.Pairs != 200 || after[0].Verdict != judge.VerdictPromote || after[0].Unmatched != (judge.Unmatched{}) {
 		t.Errorf("report %+v", after[0])
 	}
+	if w := after[0].Window; !w.Start.Equal(eventBase) || !w.End.Equal(eventBase.Add(cfg.Window)) {
+		t.Errorf("window %v-%v, want the event-time span from %v", w.Start, w.End, eventBase)
+	}
 	// Stopping the second process saves every pair: 300 joined in all,
 	// read to the last of the 600 predictions.
 	second.stop()
@@ -368,12 +378,16 @@ func TestRoleOfRejected(t *testing.T) {
 	}
 }
 
-// TestTimeWindowAndExpiry: with no more traffic, the wall clock expires
-// halves without a pair and closes the window by time; too few pairs hold.
-func TestTimeWindowAndExpiry(t *testing.T) {
+// TestIdleTimeoutClosesQuietModel: a model that falls quiet has its
+// window closed by the idle timeout (wall time without event-time
+// progress), its lone halves expired, and the report names the aligned
+// event-time span (an hour here), not when the predictions were stored.
+// (Before event-time windows this was TestTimeWindowAndExpiry: a
+// store-time window of 1s closed by the wall clock.)
+func TestIdleTimeoutClosesQuietModel(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	cfg := testConfig()
-	cfg.Wait, cfg.Window, cfg.WindowPairs = 300*time.Millisecond, time.Second, 1000
+	cfg.Wait, cfg.Window, cfg.WindowPairs, cfg.IdleTimeout = 300*time.Millisecond, time.Hour, 1000, 300*time.Millisecond
 	start(t, nc, js, cfg)
 	prod, can := pairs("churn", 60, 0, 1)
 	// 50 pairs, 6 production halves and 4 canary halves alone.
@@ -385,7 +399,99 @@ func TestTimeWindowAndExpiry(t *testing.T) {
 	if r.Verdict != judge.VerdictHold || !slices.Equal(r.Reasons, []string{"pairs 50 < min_pairs 100"}) {
 		t.Errorf("verdict %s %q", r.Verdict, r.Reasons)
 	}
-	if d := r.Window.End.Sub(r.Window.Start); d != time.Second {
-		t.Errorf("window lasted %v, want 1s", d)
+	if !r.Window.Start.Equal(eventBase) || !r.Window.End.Equal(eventBase.Add(time.Hour)) {
+		t.Errorf("window %v-%v, want the event-time hour from %v", r.Window.Start, r.Window.End, eventBase)
 	}
+}
+
+// pairsAt returns n identical pairs of model whose request ids start with
+// prefix, pair i at event time ts(i).
+func pairsAt(model, prefix string, n int, ts func(i int) time.Time) (prod, can []*event.Prediction) {
+	prod, can = pairs(model, n, 0, 1)
+	for i := range n {
+		for _, p := range []*event.Prediction{prod[i], can[i]} {
+			p.RequestId, p.Id = prefix+p.RequestId, prefix+p.Id
+			p.TsUnixNano = proto.Int64(ts(i).UnixNano())
+		}
+	}
+	return prod, can
+}
+
+// interleaved returns each production prediction followed by its canary.
+func interleaved(prod, can []*event.Prediction) []*event.Prediction {
+	var out []*event.Prediction
+	for i := range prod {
+		out = append(out, prod[i], can[i])
+	}
+	return out
+}
+
+// windowsOf describes reports as "start offset from base: pairs".
+func windowsOf(t *testing.T, reps []judge.Report, base time.Time, size time.Duration) []string {
+	t.Helper()
+	var out []string
+	for _, r := range reps {
+		if d := r.Window.End.Sub(r.Window.Start); d != size {
+			t.Errorf("window %v-%v lasts %v, want %v", r.Window.Start, r.Window.End, d, size)
+		}
+		out = append(out, fmt.Sprintf("%v: %d", r.Window.Start.Sub(base), r.Window.Pairs))
+	}
+	return out
+}
+
+// TestBacklogEventTimeWindows: a backlog of pairs whose ts span three
+// minutes, a day ago, published at full speed before the service starts,
+// gives three reports, each naming its event-time minute. On store time
+// it gave one window of the instant the backlog was stored.
+func TestBacklogEventTimeWindows(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Minute)
+	var backlog []*event.Prediction
+	for w := range 3 {
+		prod, can := pairsAt("churn", fmt.Sprintf("w%d-", w), 30, func(i int) time.Time {
+			return base.Add(time.Duration(w)*time.Minute + time.Duration(i)*time.Second)
+		})
+		backlog = append(backlog, interleaved(prod, can)...)
+	}
+	publish(t, js, backlog)
+	cfg := testConfig()
+	cfg.Window, cfg.WindowPairs, cfg.MinPairs, cfg.IdleTimeout = time.Minute, 1000, 1, 300*time.Millisecond
+	start(t, nc, js, cfg)
+	got := windowsOf(t, waitReports(t, js, "churn", 3), base, time.Minute)
+	if want := []string{"0s: 30", "1m0s: 30", "2m0s: 30"}; !slices.Equal(got, want) {
+		t.Errorf("windows %v, want %v", got, want)
+	}
+}
+
+// TestOutOfOrderWithinLateness: pairs that come after later ones, within
+// allowed_lateness, land in their own event-time window; pairs past it are
+// dropped and counted late, not put in a later window.
+func TestOutOfOrderWithinLateness(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Minute)
+	batch := func(prefix string, n int, from time.Duration) []*event.Prediction {
+		return interleaved(pairsAt("churn", prefix, n, func(i int) time.Time {
+			return base.Add(from + time.Duration(i)*time.Second)
+		}))
+	}
+	publish(t, js, slices.Concat(
+		batch("a-", 30, 0),              // window 0
+		batch("b-", 30, time.Minute),    // window 1: watermark base+29s
+		batch("c-", 10, 40*time.Second), // out of order, within lateness: window 0
+		batch("d-", 5, 150*time.Second), // window 2: watermark base+94s closes window 0
+		batch("e-", 5, 20*time.Second),  // window 0 again, past the lateness: late
+	))
+	cfg := testConfig()
+	cfg.Window, cfg.WindowPairs, cfg.MinPairs, cfg.IdleTimeout = time.Minute, 1000, 1, 300*time.Millisecond
+	svc := start(t, nc, js, cfg)
+	got := windowsOf(t, waitReports(t, js, "churn", 3), base, time.Minute)
+	if want := []string{"0s: 40", "1m0s: 30", "2m0s: 5"}; !slices.Equal(got, want) {
+		t.Errorf("windows %v, want %v", got, want)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if n := svc.sum(t, "lookout_canary_late_total"); n != 10 {
+			return fmt.Errorf("%v late predictions, want 10", n)
+		}
+		return nil
+	})
 }

@@ -8,12 +8,26 @@ import (
 
 // Config tunes the canary service. YAML section `canary`.
 type Config struct {
-	// Wait is how long a half waits for its pair.
+	// Wait is how long, in event time, a half waits for its pair: until
+	// its model's watermark passes its ts by this much (or its window
+	// closes).
 	Wait time.Duration `yaml:"wait"`
-	// WindowPairs closes a window after this many joined pairs ...
+	// WindowPairs closes a window early once it holds this many joined
+	// pairs ...
 	WindowPairs int `yaml:"window_pairs"`
-	// Window ... or after this long.
+	// Window ... and is the length of a window in event time (the
+	// production prediction's ts); windows are aligned to it (pkg/window).
 	Window time.Duration `yaml:"window"`
+	// AllowedLateness is how far behind a model's latest event time a
+	// prediction may come and still count in its window (default 1m): a
+	// window closes when the latest ts passes its end by this much. Later
+	// predictions are dropped and counted (lookout_canary_late_total).
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// IdleTimeout closes a model's windows, and expires its waiting
+	// halves, once its event time has not advanced for this long in wall
+	// time (default: window), so that a model that fell quiet still gets
+	// its last report.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MinPairs: a window with fewer pairs gives the verdict `hold`.
 	MinPairs int `yaml:"min_pairs"`
 	// MaxHalves caps the halves waiting for their pair, per model; past
@@ -26,10 +40,13 @@ type Config struct {
 	Guardrails judge.Guardrails `yaml:"guardrails"`
 }
 
+// DefaultAllowedLateness is the default of AllowedLateness.
+const DefaultAllowedLateness = time.Minute
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Wait: 30 * time.Second, WindowPairs: 1000, Window: 5 * time.Minute, MinPairs: 500,
+		Wait: 30 * time.Second, WindowPairs: 1000, Window: 5 * time.Minute, AllowedLateness: DefaultAllowedLateness, MinPairs: 500,
 		MaxHalves: 100000, Checkpoint: 5 * time.Second, Guardrails: judge.DefaultGuardrails(),
 	}
 }

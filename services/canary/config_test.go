@@ -32,11 +32,23 @@ func TestGuardrailsFromYAML(t *testing.T) {
 	if g.MinAgreement != 0.9 || g.ConsecutiveWindows != 3 || g.Weights[judge.CheckAgreement] != 2 || g.MaxLatencyP95Ratio != 1.2 {
 		t.Errorf("guardrails %+v", g)
 	}
-	if cfg.Wait != 10*time.Second || cfg.MinPairs != 500 || cfg.MaxHalves != 100000 {
+	if cfg.Wait != 10*time.Second || cfg.MinPairs != 500 || cfg.MaxHalves != 100000 || cfg.AllowedLateness != time.Minute || cfg.IdleTimeout != 0 {
 		t.Errorf("config %+v", cfg)
 	}
 	// A misspelt guardrail is an error.
 	if _, err := parse(t, "guardrails:\n  min_agreemnt: 0.9\n"); err == nil {
 		t.Error("misspelt key accepted")
+	}
+}
+
+// TestEventTimeKeysFromYAML: allowed_lateness and idle_timeout are keys of
+// the canary section.
+func TestEventTimeKeysFromYAML(t *testing.T) {
+	cfg, err := parse(t, "allowed_lateness: 10s\nidle_timeout: 2m\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AllowedLateness != 10*time.Second || cfg.IdleTimeout != 2*time.Minute {
+		t.Errorf("config %+v", cfg)
 	}
 }

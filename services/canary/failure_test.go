@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,16 +66,20 @@ func TestReportThatCannotBeStoredIsDropped(t *testing.T) {
 }
 
 // TestReportMsgIDScopedByModel: the de-duplication id of a report names
-// its model through natsbus.MsgID, so no two (model, window) pairs share
+// its model through natsbus.MsgID, so no two (model, window, part) share
 // one, however the model names run together with the window's start.
 func TestReportMsgIDScopedByModel(t *testing.T) {
 	starts := []time.Time{time.Unix(0, 5), time.Unix(0, -5), time.Unix(0, 15), time.Unix(1700000000, 0)}
 	models := []string{"a", "a-", "a-1", "a_1", "churn"}
 	ids := map[string]string{}
 	for _, m := range models {
-		for _, s := range starts {
-			id := reportMsgID(m, s)
-			key := fmt.Sprintf("%s@%d", m, s.UnixNano())
+		for _, s := range slices.Concat(starts, starts) {
+			part := 0
+			if _, ok := ids[reportMsgID(m, s, 0)]; ok {
+				part = 1 // the second window of the span, after one closed full
+			}
+			id := reportMsgID(m, s, part)
+			key := fmt.Sprintf("%s@%d.%d", m, s.UnixNano(), part)
 			if other, ok := ids[id]; ok {
 				t.Errorf("%s and %s share the id %q", key, other, id)
 			}

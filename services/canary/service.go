@@ -6,14 +6,20 @@
 //
 // No loss on restart: the service reads each stream with a natsbus.Ordered
 // reader (the core's ordered replay from a checkpoint) and keeps its whole
-// state (the halves waiting for their pair, the open windows,
-// the reports not yet stored, and the stream sequence it has read up to)
-// in a JetStream object store, saved every Config.Checkpoint and on
-// shutdown. After a crash it restores the last checkpoint and reads the
-// predictions stored since, so an unjoined half is never forgotten: it
-// expires only by the wait. The tracker's clock is the time JetStream
-// stored each message, so the replay closes the same windows and the
-// reports carry the same Nats-Msg-Id, which JetStream de-duplicates.
+// state (the halves waiting for their pair, the open windows with the
+// window assigner's state, the reports not yet stored, and the stream
+// sequence it has read up to) in a JetStream object store, saved every
+// Config.Checkpoint and on shutdown. After a crash it restores the last
+// checkpoint and reads the predictions stored since, so an unjoined half
+// is never forgotten: it expires only by the wait or the idle timeout.
+//
+// Windows are cut on event time (the production prediction's ts; see
+// pkg/canaryjudge.Tracker), closed by each model's watermark, when full
+// (window_pairs) or when idle. The tracker's clock, which only the idle
+// timeout reads, is the time JetStream stored each message while a
+// backlog is read and the wall clock once caught up, so the replay closes
+// the same windows and the reports carry the same Nats-Msg-Id, which
+// JetStream de-duplicates.
 //
 // A stream deleted under the service ends Run with an error (its
 // sequences no longer match the checkpoint); a report that can never be
@@ -70,7 +76,8 @@ var _ service.Service = (*Service)(nil)
 // returns an error for a negative one.
 func New(env service.Env, cfg Config) (*Service, error) {
 	def := DefaultConfig()
-	if cfg.Wait < 0 || cfg.Window < 0 || cfg.WindowPairs < 0 || cfg.MinPairs < 0 || cfg.MaxHalves < 0 || cfg.Checkpoint < 0 {
+	if cfg.Wait < 0 || cfg.Window < 0 || cfg.WindowPairs < 0 || cfg.MinPairs < 0 || cfg.MaxHalves < 0 || cfg.Checkpoint < 0 ||
+		cfg.AllowedLateness < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("canary: negative setting in %+v", cfg)
 	}
 	if cfg.Wait == 0 {
@@ -88,8 +95,21 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	if cfg.Checkpoint == 0 {
 		cfg.Checkpoint = def.Checkpoint
 	}
+	if cfg.AllowedLateness == 0 {
+		cfg.AllowedLateness = def.AllowedLateness
+	}
+	if cfg.IdleTimeout == 0 {
+		// A window's length: live traffic (ts close to the wall clock)
+		// cannot be idle that long before the window's span is over.
+		cfg.IdleTimeout = cfg.Window
+	}
 	return &Service{env: env, cfg: cfg, metrics: newMetrics(env.Metrics)}, nil
 }
+
+// checkpointVersion is the version of the checkpoint's layout. Version 1
+// held a tracker that cut windows on store time; its state does not carry
+// over (see restore).
+const checkpointVersion = 2
 
 // checkpoint is what the service saves: enough to go on after a crash as
 // if it had not stopped.
@@ -144,6 +164,7 @@ type run struct {
 func (s *Service) Run(ctx context.Context) error {
 	r := &run{Service: s, tracker: judge.NewTracker(judge.Options{
 		Wait: s.cfg.Wait, WindowPairs: s.cfg.WindowPairs, Window: s.cfg.Window, MaxHalves: s.cfg.MaxHalves,
+		AllowedLateness: s.cfg.AllowedLateness, IdleTimeout: s.cfg.IdleTimeout,
 		Judge: &judge.Judge{Guardrails: s.cfg.Guardrails, MinPairs: s.cfg.MinPairs, Accuracy: s.Accuracy},
 	})}
 	obs, err := s.env.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
@@ -166,6 +187,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.env.Log.Info("canary starting",
+		zap.Duration("window", s.cfg.Window), zap.Int("window_pairs", s.cfg.WindowPairs),
+		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq),
 		zap.Int("halves_waiting", r.tracker.InFlight()), zap.Int("reports_pending", len(r.pending)))
 	// Each stream is read by an ordered reader from the checkpoint's
@@ -224,7 +247,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.env.Log.Info("canary stopped", zap.Int("halves_waiting", r.tracker.InFlight()))
 	}
 
-	tick := time.NewTicker(min(max(s.cfg.Wait/10, 20*time.Millisecond), time.Second))
+	tick := time.NewTicker(min(max(min(s.cfg.Wait, s.cfg.IdleTimeout)/10, 20*time.Millisecond), time.Second))
 	defer tick.Stop()
 	save := time.NewTicker(s.cfg.Checkpoint)
 	defer save.Stop()
@@ -243,9 +266,10 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-tick.C:
 			r.mu.Lock()
 			if r.caughtUp() {
-				// A little in the past, so that a message stored just
-				// before now and still on its way keeps its place in the
-				// clock's order: a replay then closes the same windows.
+				// The idle timeout, on the wall clock: a little in the
+				// past, so that a message stored just before now and still
+				// on its way keeps its place in the clock's order: a
+				// replay then closes the same windows.
 				r.queue(r.tracker.Advance(time.Now().Add(-clockLag)))
 			}
 			if len(r.pending) > 0 {
@@ -292,8 +316,17 @@ func (r *run) restore(ctx context.Context) error {
 	if err := json.Unmarshal(data, &cp); err != nil {
 		return fmt.Errorf("canary: decode checkpoint: %w", err)
 	}
-	if err := r.tracker.UnmarshalBinary(cp.Tracker); err != nil {
-		return fmt.Errorf("canary: %w", err)
+	switch {
+	case cp.Version < checkpointVersion:
+		// Its halves and window were kept on store time: they cannot be
+		// put in event-time windows. At most one window's pairs per
+		// model and the halves waiting then are not reported.
+		r.env.Log.Warn("canary: checkpoint from before event-time windows; its waiting halves and open windows are dropped",
+			zap.Int("version", cp.Version))
+	default:
+		if err := r.tracker.UnmarshalBinary(cp.Tracker); err != nil {
+			return fmt.Errorf("canary: %w", err)
+		}
 	}
 	r.sources[0].pos, r.sources[1].pos = cp.Predictions, cp.Rejected
 	r.pending = cp.Pending
@@ -309,7 +342,7 @@ func (r *run) save(ctx context.Context) error {
 		return err
 	}
 	data, err := json.Marshal(checkpoint{
-		Version: 1, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Tracker: tracker, Pending: r.pending,
+		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Tracker: tracker, Pending: r.pending,
 	})
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -387,11 +420,13 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 			break // invalid feedback, not a rejected prediction
 		}
 		role := "unknown"
+		var ts time.Time
 		if rej, err := event.UnmarshalRejection(msg.Data()); err == nil {
 			role = RoleOfRejected(rej.GetOriginal())
+			ts = TimeOfRejected(rej.GetOriginal())
 		}
 		r.metrics.rejected.WithLabelValues(role).Inc()
-		reports = r.tracker.Rejected(meta.Timestamp, model, role)
+		reports = r.tracker.Rejected(meta.Timestamp, ts, model, role)
 	}
 	r.queue(reports)
 }
@@ -432,9 +467,28 @@ func RoleOfRejected(original []byte) string {
 	return "production"
 }
 
+// TimeOfRejected reads the event time from the bytes of a rejected input,
+// best effort: its `ts` when the bytes are a JSON object with an RFC 3339
+// ts, the zero time otherwise (the tracker then counts the rejection in
+// the window being filled).
+func TimeOfRejected(original []byte) time.Time {
+	var fields struct {
+		TS json.RawMessage `json:"ts"`
+	}
+	var s string
+	if json.Unmarshal(original, &fields) != nil || json.Unmarshal(fields.TS, &s) != nil {
+		return time.Time{}
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || ts.Year() < 1678 || ts.Year() > 2261 {
+		return time.Time{} // out of what Unix nanoseconds hold
+	}
+	return ts
+}
+
 // caughtUp reports whether both streams have been read to their end, so
-// that the wall clock may move the tracker's clock (expiring halves and
-// closing windows while no message arrives). While a backlog is read, only
+// that the wall clock may move the tracker's clock (expiring the halves
+// and closing the windows of models idle for the idle timeout). While a backlog is read, only
 // the stored times move it, so a replay decides as the first run did.
 func (r *run) caughtUp() bool {
 	for _, src := range r.sources {
@@ -455,22 +509,28 @@ func (r *run) queue(reports []judge.Report) {
 		}
 		r.pending = append(r.pending, pendingReport{
 			Subject: r.env.Subjects.For(natsbus.KindCanary, rep.Model),
-			MsgID:   reportMsgID(rep.Model, rep.Window.Start),
+			MsgID:   reportMsgID(rep.Model, rep.Window.Start, rep.Window.Part),
 			Data:    data,
 			Verdict: rep.Verdict,
 		})
 		r.env.Log.Info("canary report", zap.String("model", rep.Model), zap.String("verdict", rep.Verdict),
+			zap.Time("window_start", rep.Window.Start), zap.Time("window_end", rep.Window.End), zap.Int("part", rep.Window.Part),
 			zap.Int("pairs", rep.Window.Pairs), zap.Float64("score", rep.Score), zap.Strings("reasons", rep.Reasons))
 		r.dirty = true
 	}
 }
 
 // reportMsgID is the Nats-Msg-Id of the report of one model's window: the
-// window's start and the model name it (natsbus.MsgID scopes it by model),
-// so a replay after a crash closes the same window and JetStream drops
-// the copy, while two models' windows that start together stay two.
-func reportMsgID(model string, start time.Time) string {
-	return natsbus.KindCanary + ":" + natsbus.MsgID(model, strconv.FormatInt(start.UnixNano(), 10))
+// window's event-time start, its part (windows of one span closed full)
+// and the model name it (natsbus.MsgID scopes it by model), so a replay
+// after a crash closes the same window and JetStream drops the copy,
+// while two models' windows that start together stay two.
+func reportMsgID(model string, start time.Time, part int) string {
+	id := strconv.FormatInt(start.UnixNano(), 10)
+	if part > 0 {
+		id += "." + strconv.Itoa(part)
+	}
+	return natsbus.KindCanary + ":" + natsbus.MsgID(model, id)
 }
 
 // publish stores the pending reports, in order. One that fails for a
@@ -515,6 +575,7 @@ func (r *run) updateGauges() {
 	r.metrics.unmatched.WithLabelValues("expired").Add(float64(c.Expired - r.counters.Expired))
 	r.metrics.unmatched.WithLabelValues("evicted").Add(float64(c.Evicted - r.counters.Evicted))
 	r.metrics.duplicates.Add(float64(c.Duplicates - r.counters.Duplicates))
+	r.metrics.late.Add(float64(c.Late - r.counters.Late))
 	r.counters = c
 	r.metrics.waiting.Set(float64(r.tracker.InFlight()))
 }
@@ -525,6 +586,7 @@ type metrics struct {
 	pairs             prometheus.Counter
 	unmatched         *prometheus.CounterVec
 	duplicates        prometheus.Counter
+	late              prometheus.Counter
 	waiting           prometheus.Gauge
 	reports           *prometheus.CounterVec
 	reportsDropped    prometheus.Counter
@@ -550,6 +612,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"cause"}),
 		duplicates: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_canary_duplicates_total", Help: "Halves dropped because the same side of the request was already waiting.",
+		}),
+		late: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_canary_late_total", Help: "Predictions and rejections that came after their event-time window closed (past allowed_lateness); in no report.",
 		}),
 		waiting: f.NewGauge(prometheus.GaugeOpts{
 			Name: "lookout_canary_halves_waiting", Help: "Halves waiting for their pair.",

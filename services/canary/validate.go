@@ -20,7 +20,9 @@ var checkNames = []string{
 // error starts with the key's path inside the `canary` section; several
 // are joined. A zero duration or count is an error (a key left out keeps
 // its default, so a zero was written), except min_pairs and the
-// guardrails, where zero means "no minimum" or "check off".
+// guardrails, where zero means "no minimum" or "check off", and
+// allowed_lateness and idle_timeout, where zero means the default (1m and
+// the window).
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -32,6 +34,12 @@ func (c Config) Validate() error {
 	}
 	if c.Window <= 0 {
 		add("window: must be positive, got %v", c.Window)
+	}
+	if c.AllowedLateness < 0 {
+		add("allowed_lateness: must not be negative, got %v", c.AllowedLateness)
+	}
+	if c.IdleTimeout < 0 {
+		add("idle_timeout: must not be negative, got %v", c.IdleTimeout)
 	}
 	if c.MinPairs < 0 {
 		add("min_pairs: must not be negative, got %d", c.MinPairs)

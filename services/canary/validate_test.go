@@ -19,6 +19,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Wait = 0 }, "wait: must be positive"},
 		{func(c *Config) { c.WindowPairs = 0 }, "window_pairs: must be positive"},
 		{func(c *Config) { c.Window = -time.Minute }, "window: must be positive"},
+		{func(c *Config) { c.AllowedLateness = -time.Second }, "allowed_lateness: must not be negative"},
+		{func(c *Config) { c.IdleTimeout = -time.Second }, "idle_timeout: must not be negative"},
 		{func(c *Config) { c.MinPairs = -1 }, "min_pairs: must not be negative"},
 		{func(c *Config) { c.MaxHalves = 0 }, "max_halves: must be positive"},
 		{func(c *Config) { c.Checkpoint = 0 }, "checkpoint: must be positive"},
