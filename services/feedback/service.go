@@ -502,6 +502,9 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	for _, c := range closed {
 		s.closed(c)
 	}
+	// At once, not on the next tick: the server delivers nothing more
+	// until some of what is held is acknowledged.
+	s.relieve()
 	s.reportClosed()
 }
 
