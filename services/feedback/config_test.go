@@ -27,13 +27,17 @@ func parse(data []byte, cfg *file) error {
 // TestFeedbackConfigYAML: every key of the feedback section parses.
 func TestFeedbackConfigYAML(t *testing.T) {
 	cfg := file{Feedback: feedback.DefaultConfig()}
-	if d := cfg.Feedback; d.Horizon != 7*24*time.Hour || d.MaxPredictions != 1_000_000 || d.Wait != time.Minute {
+	if d := cfg.Feedback; d.Horizon != 7*24*time.Hour || d.MaxPredictions != 1_000_000 || d.Wait != time.Minute ||
+		d.AllowedLateness != time.Minute || d.IdleTimeout != 0 || d.MaxAckPending != -1 {
 		t.Fatalf("defaults %+v", d)
 	}
 	err := parse([]byte(`
 feedback:
   window: 30m
   window_labels: 500
+  allowed_lateness: 30s
+  idle_timeout: 10m
+  max_ack_pending: 200
   horizon: 72h
   max_predictions: 5000
   wait: 2m
@@ -45,7 +49,8 @@ feedback:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := feedback.Config{Window: 30 * time.Minute, WindowLabels: 500, Horizon: 72 * time.Hour, MaxPredictions: 5000,
+	want := feedback.Config{Window: 30 * time.Minute, WindowLabels: 500, AllowedLateness: 30 * time.Second,
+		IdleTimeout: 10 * time.Minute, MaxAckPending: 200, Horizon: 72 * time.Hour, MaxPredictions: 5000,
 		Wait: 2 * time.Minute, Threshold: 0.7, PositiveClass: "churn", AckWait: time.Minute, MaxDeliveries: 3}
 	if cfg.Feedback != want {
 		t.Fatalf("parsed %+v, want %+v", cfg.Feedback, want)
@@ -62,6 +67,9 @@ func TestFeedbackConfigInvalid(t *testing.T) {
 		{Threshold: 1.5},       // threshold outside [0, 1]
 		{Window: -time.Minute}, // negative window
 		{MaxDeliveries: -1},    // negative deliveries
+		{AllowedLateness: -1},  // negative lateness
+		{IdleTimeout: -1},      // negative idle timeout
+		{MaxAckPending: -2},    // below -1
 	} {
 		if _, err := feedback.New(env, cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)

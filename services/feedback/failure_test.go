@@ -145,13 +145,13 @@ func TestFeedbackConsumerRecreatedAtItsFloor(t *testing.T) {
 			stop := startEnv(t, env, cfg)
 			waitHealthy(t, env.Health)
 
-			send(t, js, "slow", `{"id":"s1","label":"yes"}`) // seq 1: held in slow's open window
-			send(t, js, "fast", `{"id":"f1","label":"no"}`)  // seq 2: wrong
-			send(t, js, "fast", `{"id":"f2","label":"no"}`)  // seq 3: wrong; reported, acked above the floor
+			send(t, js, "slow", at(`{"id":"s1","label":"yes"}`, time.Minute))  // seq 1: held in slow's open window
+			send(t, js, "fast", at(`{"id":"f1","label":"no"}`, 2*time.Minute)) // seq 2: wrong
+			send(t, js, "fast", at(`{"id":"f2","label":"no"}`, 3*time.Minute)) // seq 3: wrong; reported, acked above the floor
 			if r := waitReports(t, js, "fast", 1)[0]; r.Feedback != 2 {
 				t.Fatalf("first report: %+v", r)
 			}
-			send(t, js, "fast", `{"id":"f3","label":"yes"}`) // seq 4: right, held
+			send(t, js, "fast", at(`{"id":"f3","label":"yes"}`, 4*time.Minute)) // seq 4: right, held
 			waitAckPending(t, js, 2, 4)
 			first := stored(t, js, natsbus.StreamReports, subjects.For(natsbus.KindPerformance, "fast"))[0]
 			natstest.WaitFor(t, 5*time.Second, func() error {
@@ -181,7 +181,7 @@ func TestFeedbackConsumerRecreatedAtItsFloor(t *testing.T) {
 				env = natstest.Env(t, nc, js)
 				startEnv(t, env, cfg)
 			}
-			send(t, js, "fast", `{"id":"f4","label":"yes"}`) // seq 5: right; closes the window with f3
+			send(t, js, "fast", at(`{"id":"f4","label":"yes"}`, 5*time.Minute)) // seq 5: right; closes the window with f3
 
 			got := waitReports(t, js, "fast", 2)
 			if r := got[1]; r.Feedback != 2 || r.Labelled != 2 {

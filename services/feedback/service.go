@@ -15,14 +15,33 @@
 // Feedback: an owned natsbus.Durable (ConsumerName) with explicit acks;
 // the service is a singleton under its lease (two processes would split
 // the windows). Feedback whose prediction is not known yet waits up to
-// Config.Wait for it, then counts as unmatched. Each model has one open
-// window, closed after Config.WindowLabels joined events or Config.Window,
-// whichever comes first; a feedback message is acknowledged only once its
-// window's report is stored, so the consumer has no MaxAckPending and held
-// messages are kept alive with InProgress. At every start (and whenever
-// the consumer is deleted from outside) the consumer is recreated at its
-// acknowledgement floor, so what the last process held is delivered again
-// at once and the open windows are rebuilt.
+// Config.Wait for it, then counts as unmatched.
+//
+// Windows (pkg/window, one series per model) are cut on the feedback
+// events' ts: when the label was given, not when its prediction was made.
+// Labels arrive in label order, days after predictions and in no
+// prediction order, so windows on the predictions' ts would need an
+// allowed lateness of days (and hold every label that long) or drop most
+// labels as late; a window of feedback time is "what we learned about the
+// model in this span", and its figures are about the predictions joined
+// (delay_seconds says how old they were). A window closes when the
+// model's watermark passes its end, when it holds Config.WindowLabels
+// feedback events, or when the model's feedback time stood still for
+// Config.IdleTimeout; never on "nothing pending", which a stalled
+// consumer never reaches. A closed window is reported once its feedback
+// still waiting for a prediction is joined or counted unmatched (at most
+// Config.Wait later). Feedback later than the allowed lateness is not
+// dropped: it is reported in a window of its own span at the next tick.
+//
+// A feedback message is acknowledged only once its window's report is
+// stored, and held messages are kept alive with InProgress. With
+// Config.MaxAckPending set, the server stops delivering once that many
+// are held; no newer feedback could then move a watermark, so the service
+// reports its open windows as they are ("pressure") and the span's later
+// feedback goes to a fresh window of the same span. At every start (and
+// whenever the consumer is deleted from outside) the consumer is
+// recreated at its acknowledgement floor, so what the last process held
+// is delivered again at once and the open windows are rebuilt.
 //
 // Messages above the floor that were already reported are delivered again
 // too (windows of different models close out of stream order). Each
@@ -42,6 +61,7 @@
 package feedback
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +82,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/quality"
 	"github.com/lookout-ml/lookout/pkg/service"
+	ew "github.com/lookout-ml/lookout/pkg/window"
 	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
 )
 
@@ -99,12 +120,14 @@ type Service struct {
 	mu       sync.Mutex
 	ctx      context.Context
 	idx      *index
-	waiting  map[key][]*item    // feedback waiting for its prediction, by model and prediction id
-	queue    []*item            // the same, in arrival order (done ones skipped)
-	windows  map[string]*window // open window per model
+	waiting  map[key][]*item // feedback waiting for its prediction, by model and prediction id
+	queue    []*item         // the same, in arrival order (done ones skipped)
+	win      *ew.Assigner[*window]
+	models   map[string]struct{} // every model given to win
+	late     map[lateKey]*window // late feedback, reported at the next tick
+	closing  []*window           // closed, to be reported once nothing in them waits
 	held     map[uint64]jetstream.Msg
 	progress map[string]*progress // by subject model
-	pending  uint64               // NumPending of the last feedback message: 0 when caught up
 	ready    chan struct{}
 	isReady  bool
 	readyAt  uint64 // the predictions stream's last sequence at start
@@ -133,17 +156,29 @@ type item struct {
 	msg    jetstream.Msg
 	seq    uint64
 	stored time.Time
+	ts     time.Time // its event time
+	win    *window   // the window it was assigned to
 	done   bool
 }
 
-// window is a model's open performance window.
+// window is what a performance window holds: the Value of a pkg/window
+// window, or a window of late feedback.
 type window struct {
-	q        *quality.Window
-	opened   time.Time // stored time of its first message
-	firstSeq uint64
-	lastSeq  uint64
-	msgs     []jetstream.Msg
-	seqs     []uint64 // the stream sequences of msgs
+	model      string
+	q          *quality.Window
+	start, end time.Time // the aligned event-time span
+	why        string    // what closed it; empty while open
+	waiting    int       // its feedback still waiting for a prediction
+	firstSeq   uint64
+	lastSeq    uint64
+	msgs       []jetstream.Msg
+	seqs       []uint64 // the stream sequences of msgs
+}
+
+// lateKey names the window of one model's late feedback of one span.
+type lateKey struct {
+	model string
+	start int64
 }
 
 var _ service.Service = (*Service)(nil)
@@ -155,6 +190,13 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	win, err := ew.New[*window](ew.Config{
+		Size: cfg.Window, MaxEvents: cfg.WindowLabels,
+		AllowedLateness: cfg.AllowedLateness, IdleTimeout: cfg.IdleTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("feedback config: %w", err)
+	}
 	return &Service{
 		env:      env,
 		cfg:      cfg,
@@ -163,7 +205,9 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		now:      time.Now,
 		idx:      newIndex(cfg.MaxPredictions),
 		waiting:  map[key][]*item{},
-		windows:  map[string]*window{},
+		win:      win,
+		models:   map[string]struct{}{},
+		late:     map[lateKey]*window{},
 		held:     map[uint64]jetstream.Msg{},
 		progress: map[string]*progress{},
 		ready:    make(chan struct{}),
@@ -216,9 +260,9 @@ func (s *Service) Run(ctx context.Context) error {
 			AckPolicy:   jetstream.AckExplicitPolicy,
 			AckWait:     s.cfg.AckWait,
 			// A window holds its feedback unacknowledged until its report
-			// is stored, so a bound on pending acks would stop delivery
-			// while windows wait for more.
-			MaxAckPending: -1,
+			// is stored; under a bound, tick reports open windows early
+			// once it is reached (see relieve).
+			MaxAckPending: s.cfg.MaxAckPending,
 			MaxDeliver:    -1,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			FilterSubject: s.env.Subjects.All(natsbus.KindFeedback),
@@ -234,9 +278,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { consumed <- consumer.Consume(ctx, s.handleFeedback) }()
 	s.env.Log.Info("feedback started", zap.String("consumer", ConsumerName),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_labels", s.cfg.WindowLabels),
+		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
+		zap.Int("max_ack_pending", s.cfg.MaxAckPending),
 		zap.Duration("wait", s.cfg.Wait), zap.Int("max_predictions", s.cfg.MaxPredictions))
 
-	tick := time.NewTicker(min(max(min(s.cfg.Wait, s.cfg.Window)/4, 10*time.Millisecond), time.Second))
+	tick := time.NewTicker(min(max(min(s.cfg.Wait, s.cfg.Window, s.cfg.IdleTimeout)/4, 10*time.Millisecond), time.Second))
 	defer tick.Stop()
 	check := time.NewTicker(2 * time.Second)
 	defer check.Stop()
@@ -369,6 +415,7 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 			s.join(it, e)
 		}
 		s.setWaiting(k, nil)
+		s.reportClosed()
 	}
 }
 
@@ -415,7 +462,6 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seq := meta.Sequence.Stream
-	s.pending = meta.NumPending
 	if _, ok := s.held[seq]; ok {
 		// Delivered again while held (AckWait passed, or the consumer
 		// was recreated): it is here already; later acks go to this
@@ -442,14 +488,99 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	}
 	s.held[seq] = msg
 	s.seen(model, seq, true)
-	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp}
+	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp, ts: event.FeedbackTime(fb)}
+	closed := s.assign(it)
 	k := key{model: fb.GetModel(), id: fb.GetId()}
 	if e, ok := s.idx.get(k.model, k.id); ok {
 		s.join(it, e)
-		return
+	} else {
+		s.queue = append(s.queue, it)
+		s.setWaiting(k, append(s.waiting[k], it))
 	}
-	s.queue = append(s.queue, it)
-	s.setWaiting(k, append(s.waiting[k], it))
+	// Closed windows are handed over after the item is in its own: a
+	// window closed full holds it.
+	for _, c := range closed {
+		s.closed(c)
+	}
+	// At once, not on the next tick: the server delivers nothing more
+	// until some of what is held is acknowledged.
+	s.relieve()
+	s.reportClosed()
+}
+
+// assign puts a feedback item in its model's event-time window (or, when
+// it is late, in the window of late feedback of its span) and returns the
+// windows its event time closed.
+func (s *Service) assign(it *item) []*ew.Window[*window] {
+	model := it.fb.GetModel()
+	s.models[model] = struct{}{}
+	c, closed := s.win.Add(model, it.ts, s.now())
+	var w *window
+	if c != nil {
+		if c.Value == nil {
+			c.Value = s.newWindow(model, c.Start, c.End)
+		}
+		w = c.Value
+	} else {
+		// Its window was reported already. Dropping it would lose a
+		// label; adding it to an open window would misname its span.
+		start := s.win.Start(it.ts)
+		lk := lateKey{model: model, start: start.UnixNano()}
+		if w = s.late[lk]; w == nil {
+			w = s.newWindow(model, start, start.Add(s.cfg.Window))
+			s.late[lk] = w
+		}
+		s.metrics.late.Inc()
+		s.env.Log.Debug("feedback later than the allowed lateness; reported in a window of its own",
+			zap.String("model", model), zap.Uint64("seq", it.seq), zap.Time("ts", it.ts))
+	}
+	if len(w.seqs) == 0 {
+		w.firstSeq = it.seq
+	}
+	w.msgs = append(w.msgs, it.msg)
+	w.seqs = append(w.seqs, it.seq)
+	w.lastSeq = max(w.lastSeq, it.seq)
+	w.waiting++
+	it.win = w
+	return closed
+}
+
+func (s *Service) newWindow(model string, start, end time.Time) *window {
+	return &window{model: model, q: quality.NewWindow(s.opts), start: start.UTC(), end: end.UTC()}
+}
+
+// closed takes a window the assigner closed; it is reported once nothing
+// in it waits for a prediction.
+func (s *Service) closed(c *ew.Window[*window]) {
+	if c.Value == nil {
+		return // emptied by relieve, nothing came after
+	}
+	s.closeWindow(c.Value, string(c.Reason))
+}
+
+func (s *Service) closeWindow(w *window, why string) {
+	w.why = why
+	s.closing = append(s.closing, w)
+}
+
+// reportClosed reports the closed windows whose feedback is all joined or
+// unmatched, in the order they closed. It stops at a report not stored
+// before shutdown: that window and those after it are rebuilt at the next
+// start.
+func (s *Service) reportClosed() {
+	kept := s.closing[:0]
+	for i, w := range s.closing {
+		if w.waiting > 0 {
+			kept = append(kept, w)
+			continue
+		}
+		if !s.close(w) {
+			kept = append(kept, s.closing[i:]...)
+			break
+		}
+	}
+	clear(s.closing[len(kept):])
+	s.closing = kept
 }
 
 // isDone reports whether the model's feedback message seq was reported or
@@ -549,46 +680,47 @@ func (s *Service) publishRejection(msg jetstream.Msg, meta *jetstream.MsgMetadat
 	return nil
 }
 
-// join adds feedback with its prediction to the model's window.
+// join adds feedback with its prediction to its window.
 func (s *Service) join(it *item, e entry) {
-	pair := quality.Pair{Prediction: e.pred, Helpful: it.fb.Helpful, Time: event.FeedbackTime(it.fb)}
+	pair := quality.Pair{Prediction: e.pred, Helpful: it.fb.Helpful, Time: it.ts}
 	if v, ok := toValue(it.fb.GetLabel()); ok {
 		pair.Label = &v
 	}
-	w := s.window(it)
-	w.q.Add(pair, it.stored)
+	it.win.q.Add(pair, it.ts)
+	it.win.waiting--
 	s.metrics.feedback.WithLabelValues("joined").Inc()
-	if w.q.Joined() >= s.cfg.WindowLabels {
-		s.close(it.fb.GetModel(), "count")
-	}
 }
 
 // unmatched counts feedback whose prediction did not come in time.
 func (s *Service) unmatched(it *item) {
-	w := s.window(it)
-	w.q.AddUnmatched(it.stored)
+	it.win.q.AddUnmatched(it.ts)
+	it.win.waiting--
 	s.metrics.feedback.WithLabelValues("unmatched").Inc()
 	s.env.Log.Debug("feedback unmatched", zap.String("model", it.fb.GetModel()), zap.String("id", it.fb.GetId()))
 }
 
-// window returns the model's open window with it added to its messages,
-// first closing one whose time is up.
-func (s *Service) window(it *item) *window {
-	model := it.fb.GetModel()
-	w := s.windows[model]
-	if w != nil && !it.stored.Before(w.opened.Add(s.cfg.Window)) {
-		if s.close(model, "time") {
-			w = nil
+// relieve reports every open window as it is once the consumer holds as
+// many messages as MaxAckPending lets it: the server delivers nothing more
+// until some are acknowledged, so no newer feedback would move a
+// watermark and the windows would wait for their idle timeout. A window's
+// later feedback of the same span goes to a fresh window of that span.
+func (s *Service) relieve() {
+	if s.cfg.MaxAckPending <= 0 || len(s.held) < s.cfg.MaxAckPending {
+		return
+	}
+	models := make([]string, 0, len(s.models))
+	for m := range s.models {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	for _, m := range models {
+		for _, c := range s.win.Open(m) {
+			if c.Value != nil && len(c.Value.seqs) > 0 {
+				s.closeWindow(c.Value, "pressure")
+				c.Value = nil
+			}
 		}
 	}
-	if w == nil {
-		w = &window{q: quality.NewWindow(s.opts), opened: it.stored, firstSeq: it.seq}
-		s.windows[model] = w
-	}
-	w.msgs = append(w.msgs, it.msg)
-	w.seqs = append(w.seqs, it.seq)
-	w.lastSeq = max(w.lastSeq, it.seq)
-	return w
 }
 
 // tick expires waiting feedback, closes windows whose time is up,
@@ -616,20 +748,22 @@ func (s *Service) tick() {
 		s.setWaiting(k, slices.DeleteFunc(s.waiting[k], func(x *item) bool { return x == it }))
 		s.unmatched(it)
 	}
-	if s.pending == 0 {
-		var due []string
-		for model, w := range s.windows {
-			if !now.Before(w.opened.Add(s.cfg.Window)) {
-				due = append(due, model)
-			}
-		}
-		slices.Sort(due)
-		for _, model := range due {
-			if !s.close(model, "time") {
-				break
-			}
-		}
+	for _, c := range s.win.CloseIdle(now) {
+		s.closed(c)
 	}
+	if len(s.late) > 0 {
+		late := make([]*window, 0, len(s.late))
+		for _, w := range s.late {
+			late = append(late, w)
+		}
+		slices.SortFunc(late, func(a, b *window) int { return cmp.Compare(a.firstSeq, b.firstSeq) })
+		for _, w := range late {
+			s.closeWindow(w, "late")
+		}
+		clear(s.late)
+	}
+	s.relieve()
+	s.reportClosed()
 	if now.Sub(s.lastKeep) >= s.cfg.AckWait/3 {
 		s.lastKeep = now
 		for _, m := range s.held {
@@ -638,16 +772,17 @@ func (s *Service) tick() {
 	}
 }
 
-// close publishes a model's window report and acknowledges its feedback.
-// It returns false when the report could not be stored before shutdown;
-// the window then stays open. A report that no retry can store is counted
-// and its feedback rejected as undeliverable instead.
-func (s *Service) close(model, why string) bool {
-	w := s.windows[model]
-	if w == nil {
-		return true
-	}
+// close publishes a closed window's report and acknowledges its
+// feedback. It returns false when the report could not be stored before
+// shutdown; the window is then rebuilt at the next start. A report that no
+// retry can store is counted and its feedback rejected as undeliverable
+// instead.
+func (s *Service) close(w *window) bool {
+	model, why := w.model, w.why
 	r := w.q.Report(model)
+	// The report names the aligned event-time span, not the first and
+	// last feedback times it saw.
+	r.Window.Start, r.Window.End = w.start, w.end
 	if err := s.publish(model, w, r); err != nil {
 		if natsbus.IsPermanent(err) {
 			return s.deadLetter(model, w, err)
@@ -657,9 +792,9 @@ func (s *Service) close(model, why string) bool {
 		return false
 	}
 	s.done(model, w)
-	delete(s.windows, model)
 	s.metrics.windows.WithLabelValues(why).Inc()
 	fields := []zap.Field{zap.String("model", model), zap.String("closed_by", why),
+		zap.Time("window_start", w.start), zap.Time("window_end", w.end),
 		zap.Int("feedback", r.Feedback), zap.Int("labelled", r.Labelled), zap.Int("unmatched", r.Unmatched)}
 	if r.Accuracy != nil {
 		fields = append(fields, zap.Float64("accuracy", *r.Accuracy))
@@ -722,7 +857,6 @@ func (s *Service) deadLetter(model string, w *window, cause error) bool {
 			delete(p.open, seq)
 		}
 	}
-	delete(s.windows, model)
 	return true
 }
 
@@ -749,7 +883,7 @@ func (s *Service) publish(model string, w *window, r quality.Report) error {
 	out := nats.NewMsg(s.env.Subjects.For(natsbus.KindPerformance, model))
 	out.Data = data
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
-	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("performance-%s-%d-%d", model, w.firstSeq, w.opened.UnixNano()))
+	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("performance-%s-%d-%d", model, w.firstSeq, w.start.UnixNano()))
 	out.Header.Set(HeaderWindowSeq, fmt.Sprintf("%d-%d", w.firstSeq, w.lastSeq))
 	upTo, open := s.record(model, w)
 	out.Header.Set(HeaderDone, strconv.FormatUint(upTo, 10))
@@ -771,12 +905,15 @@ func (s *Service) publish(model string, w *window, r quality.Report) error {
 func (s *Service) stopped() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	waiting := 0
+	waiting, open := 0, len(s.closing)+len(s.late)
 	for _, its := range s.waiting {
 		waiting += len(its)
 	}
+	for m := range s.models {
+		open += len(s.win.Open(m))
+	}
 	s.env.Log.Info("feedback stopped; open windows are rebuilt at the next start",
-		zap.Int("open_windows", len(s.windows)), zap.Int("waiting", waiting))
+		zap.Int("open_windows", open), zap.Int("waiting", waiting))
 }
 
 type metrics struct {
@@ -788,6 +925,7 @@ type metrics struct {
 	evicted            *prometheus.CounterVec
 	predictionsSkipped prometheus.Counter
 	windows            *prometheus.CounterVec
+	late               prometheus.Counter
 	reports            prometheus.Counter
 	unstorable         *prometheus.CounterVec
 }
@@ -817,8 +955,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lookout_feedback_predictions_skipped_total", Help: "Predictions not indexed (invalid or without id).",
 		}),
 		windows: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "lookout_feedback_windows_total", Help: "Performance windows closed, by what closed them (count or time).",
+			Name: "lookout_feedback_windows_total", Help: "Performance windows reported, by what closed them: watermark, full, idle, late or pressure.",
 		}, []string{"closed_by"}),
+		late: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_feedback_late_total", Help: "Feedback later than the allowed lateness, reported in a window of its own span.",
+		}),
 		reports: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_feedback_reports_total", Help: "Performance reports published.",
 		}),

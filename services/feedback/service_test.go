@@ -45,6 +45,16 @@ func predict(t *testing.T, js jetstream.JetStream, model, id, version string, pr
 	}
 }
 
+// span is the start of an hour of event time in the past: feedback given
+// a ts in it (at) falls in one aligned window of an hour, whenever a test
+// runs.
+var span = time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+
+// at returns feedback JSON with a ts set, d into span.
+func at(body string, d time.Duration) string {
+	return body[:len(body)-1] + `,"ts":"` + span.Add(d).Format(time.RFC3339Nano) + `"}`
+}
+
 // send publishes feedback JSON on lookout.feedback.<model>.
 func send(t *testing.T, js jetstream.JetStream, model, body string) {
 	t.Helper()
@@ -116,38 +126,36 @@ func near(t *testing.T, name string, got *float64, want float64) {
 // TestFeedbackJoinsAndReports: labels join their predictions (one whose
 // feedback came first joins within the wait), feedback for an unknown
 // prediction is counted unmatched, invalid feedback is rejected, and the
-// report is one an alert rule on accuracy fires on.
+// report is one an alert rule on accuracy fires on. The window closes full
+// at its fifth feedback event and is reported once the unmatched one's
+// wait is over, naming its aligned event-time span.
 func TestFeedbackJoinsAndReports(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	predict(t, js, "churn", "p1", "v1", event.Text("churn"))
 	predict(t, js, "churn", "p2", "v1", event.Text("stay"))
 	predict(t, js, "churn", "p3", "v2", event.Number(0.9))
-	start(t, nc, js, feedback.Config{WindowLabels: 4, Window: 3 * time.Second, Wait: time.Second})
+	start(t, nc, js, feedback.Config{WindowLabels: 5, Window: time.Hour, Wait: time.Second})
 
-	send(t, js, "churn", `{"id":"p1","label":"churn"}`)                 // right
-	send(t, js, "churn", `{"id":"p2","label":"churn","helpful":false}`) // wrong
-	send(t, js, "churn", `{"id":"nope","label":"churn"}`)               // no such prediction
-	send(t, js, "churn", `{"id":"p4","label":"stay"}`)                  // before its prediction
-	send(t, js, "churn", `{"id":"p9"}`)                                 // invalid: no label nor helpful
-	predict(t, js, "churn", "p4", "v2", event.Text("stay"))             // right, once joined
-	send(t, js, "churn", `{"id":"p3","helpful":true}`)                  // fourth joined: closes the window
+	send(t, js, "churn", at(`{"id":"p1","label":"churn"}`, time.Minute))                   // right
+	send(t, js, "churn", at(`{"id":"p2","label":"churn","helpful":false}`, 2*time.Minute)) // wrong
+	send(t, js, "churn", at(`{"id":"nope","label":"churn"}`, 3*time.Minute))               // no such prediction
+	send(t, js, "churn", at(`{"id":"p4","label":"stay"}`, 4*time.Minute))                  // before its prediction
+	send(t, js, "churn", `{"id":"p9"}`)                                                    // invalid: no label nor helpful
+	predict(t, js, "churn", "p4", "v2", event.Text("stay"))                                // right, once joined
+	send(t, js, "churn", at(`{"id":"p3","helpful":true}`, 5*time.Minute))                  // fifth event: closes the window
 
 	got := waitReports(t, js, "churn", 1)
 	r := got[0]
-	if r.Model != "churn" || r.Feedback != 4 || r.Labelled != 3 || r.Unmatched != 0 || r.HelpfulCount != 2 {
+	if r.Model != "churn" || r.Feedback != 4 || r.Labelled != 3 || r.Unmatched != 1 || r.HelpfulCount != 2 || r.Window.Feedback != 5 {
 		t.Fatalf("first report: %+v", r)
+	}
+	if !r.Window.Start.Equal(span) || !r.Window.End.Equal(span.Add(time.Hour)) {
+		t.Errorf("window %v - %v, want the aligned hour %v - %v", r.Window.Start, r.Window.End, span, span.Add(time.Hour))
 	}
 	near(t, "accuracy", r.Accuracy, 2.0/3)
 	near(t, "helpful_rate", r.HelpfulRate, 0.5)
 	near(t, "v1 accuracy", r.Versions["v1"].Accuracy, 0.5)
 	near(t, "v2 accuracy", r.Versions["v2"].Accuracy, 1)
-
-	// The unmatched feedback is counted once its wait is over, in the
-	// next window, which closes by time.
-	got = waitReports(t, js, "churn", 2)
-	if r := got[1]; r.Unmatched != 1 || r.Feedback != 0 || r.Window.Feedback != 1 {
-		t.Fatalf("second report: %+v", r)
-	}
 
 	rejected := stored(t, js, natsbus.StreamRejected, subjects.For(natsbus.KindRejected, "churn"))
 	if len(rejected) != 1 {
@@ -202,7 +210,7 @@ func TestFeedbackRestart(t *testing.T) {
 	cfg := feedback.Config{WindowLabels: 3, Window: time.Hour, Wait: 5 * time.Second}
 	stop := start(t, nc, js, cfg)
 	predict(t, js, "churn", "p1", "v1", event.Number(0.8))
-	send(t, js, "churn", `{"id":"p1","label":1}`)
+	send(t, js, "churn", at(`{"id":"p1","label":1}`, time.Minute))
 	// Wait until the first process holds the feedback in its open window.
 	natstest.WaitFor(t, 10*time.Second, func() error {
 		c, err := js.Consumer(context.Background(), subjects.StreamName(natsbus.StreamFeedback), feedback.ConsumerName)
@@ -224,8 +232,8 @@ func TestFeedbackRestart(t *testing.T) {
 	predict(t, js, "churn", "p2", "v1", event.Number(0.3))
 	predict(t, js, "churn", "p3", "v1", event.Number(0.4))
 	start(t, nc, js, cfg)
-	send(t, js, "churn", `{"id":"p2","label":1}`)   // wrong at 0.5
-	send(t, js, "churn", `{"id":"p3","label":0.4}`) // not 0/1: error 0 only... and not classified
+	send(t, js, "churn", at(`{"id":"p2","label":1}`, 2*time.Minute))   // wrong at 0.5
+	send(t, js, "churn", at(`{"id":"p3","label":0.4}`, 3*time.Minute)) // not 0/1: error 0 only... and not classified
 
 	got := waitReports(t, js, "churn", 1)
 	r := got[0]

@@ -19,6 +19,15 @@ func (c Config) Validate() error {
 	if c.WindowLabels < 1 {
 		add("window_labels: must be positive, got %d", c.WindowLabels)
 	}
+	if c.AllowedLateness <= 0 {
+		add("allowed_lateness: must be positive, got %v", c.AllowedLateness)
+	}
+	if c.IdleTimeout < 0 {
+		add("idle_timeout: must not be negative (0: the window), got %v", c.IdleTimeout)
+	}
+	if c.MaxAckPending != -1 && c.MaxAckPending < 1 {
+		add("max_ack_pending: must be positive, or -1 for no limit, got %d", c.MaxAckPending)
+	}
 	if c.Horizon <= 0 {
 		add("horizon: must be positive, got %v", c.Horizon)
 	}

@@ -18,6 +18,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{func(c *Config) { c.Window = 0 }, "window: must be positive"},
 		{func(c *Config) { c.WindowLabels = -1 }, "window_labels: must be positive"},
+		{func(c *Config) { c.AllowedLateness = 0 }, "allowed_lateness: must be positive"},
+		{func(c *Config) { c.IdleTimeout = -time.Second }, "idle_timeout: must not be negative"},
+		{func(c *Config) { c.MaxAckPending = 0 }, "max_ack_pending: must be positive, or -1"},
 		{func(c *Config) { c.Horizon = 0 }, "horizon: must be positive"},
 		{func(c *Config) { c.MaxPredictions = 0 }, "max_predictions: must be positive"},
 		{func(c *Config) { c.Wait = -time.Second }, "wait: must be positive"},
