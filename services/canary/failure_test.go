@@ -125,7 +125,7 @@ func TestStoredPredictionsDecode(t *testing.T) {
 			p.Id = "derived"
 		}
 		stored := event.AppendJSON(nil, p)
-		got, reasons := decodeStored(stored, "churn", event.ContentTypeJSON, received.Add(time.Second))
+		got, reasons := (*event.Stored)(nil).Decode(1, stored, "churn", event.ContentTypeJSON, received.Add(time.Second))
 		if len(reasons) > 0 {
 			t.Errorf("%s: the canary cannot decode what ingest stored: %v", in.name, reasons)
 			continue

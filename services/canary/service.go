@@ -403,7 +403,7 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 	switch src.kind {
 	case natsbus.KindPredictions:
 		r.metrics.predictions.Inc()
-		p, reasons := decodeStored(msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
+		p, reasons := r.env.Stored.Decode(meta.Sequence.Stream, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 		if len(reasons) > 0 {
 			// Ingest stored it after the same validation, so this is a
 			// bug or a foreign writer: count it, never drop it silently.
@@ -429,17 +429,6 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 		reports = r.tracker.Rejected(meta.Timestamp, ts, model, role)
 	}
 	r.queue(reports)
-}
-
-// decodeStored decodes a prediction read from the predictions stream. It
-// is the validation ingest applied before storing it (pkg/event), without
-// a size limit: ingest applied its own (ingest.max_message_bytes may be
-// above event.DefaultMaxBytes) and the server's max payload bounds the
-// rest, so a prediction ingest accepted is never refused here.
-func decodeStored(data []byte, model, contentType string, stored time.Time) (*event.Prediction, []*event.Reason) {
-	return event.DecodePrediction(data, event.DecodeOptions{
-		SubjectModel: model, ContentType: contentType, Received: stored, MaxBytes: max(len(data), 1),
-	})
 }
 
 // RoleOfRejected reads the role from the bytes of a rejected input, best

@@ -386,10 +386,8 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	if s.predsFailing.Load() && s.predsFailing.CompareAndSwap(true, false) {
 		s.predsHealth(nil) // delivering again
 	}
-	p, reasons := event.DecodePrediction(msg.Data(), event.DecodeOptions{
-		SubjectModel: s.env.Subjects.Model(msg.Subject()),
-		Received:     meta.Timestamp,
-	})
+	p, reasons := s.env.Stored.Decode(meta.Sequence.Stream, msg.Data(), s.env.Subjects.Model(msg.Subject()),
+		msg.Headers().Get("Content-Type"), meta.Timestamp)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if meta.NumPending == 0 || meta.Sequence.Stream >= s.readyAt {
