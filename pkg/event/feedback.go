@@ -12,7 +12,7 @@ import (
 // label or a "was this helpful?" answer, CONTRACT.md "Feedback event"). It
 // returns the feedback, normalised (model and ts filled in), or every
 // reason the message is rejected: not JSON (or protobuf), wrong types,
-// non-finite numbers, a missing id, neither label nor helpful, a subject
+// non-finite numbers, neither id nor request_id, neither label nor helpful, a subject
 // model that differs from the body's, a message over the size limit. It
 // never panics on any input.
 func DecodeFeedback(data []byte, opts DecodeOptions) (*Feedback, []*Reason) {
@@ -29,6 +29,8 @@ func decodeFeedbackJSON(data []byte) (*Feedback, []*Reason, map[string]bool, boo
 		switch string(key[1 : len(key)-1]) {
 		case "id":
 			f.Id = d.identifier(top("id"), raw)
+		case "request_id":
+			f.RequestId = d.identifier(top("request_id"), raw)
 		case "model":
 			f.Model = d.str(top("model"), raw)
 		case "label":
@@ -72,8 +74,8 @@ func validateFeedback(f *Feedback, opts DecodeOptions, typed map[string]bool) []
 	var d fieldDecoder
 	d.typed = typed
 	d.model(&f.Model, opts.SubjectModel)
-	if f.Id == "" && !typed["id"] {
-		d.fail(top("id"), CodeMissing, "required: the id of the prediction this feedback is about")
+	if f.Id == "" && f.RequestId == "" && !typed["id"] && !typed["request_id"] {
+		d.fail(top("id"), CodeMissing, "id or request_id is required: the prediction or the request this feedback is about")
 	}
 	if f.Label != nil && isNullValue(f.Label) {
 		f.Label = nil
@@ -101,9 +103,18 @@ func FeedbackTime(f *Feedback) time.Time { return time.Unix(0, f.GetTsUnixNano()
 
 // AppendFeedbackJSON appends the contract's JSON form of f to b.
 func AppendFeedbackJSON(b []byte, f *Feedback) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, f.GetId())
-	b = append(b, `,"model":`...)
+	b = append(b, '{')
+	if f.GetId() != "" || f.GetRequestId() == "" {
+		b = append(b, `"id":`...)
+		b = appendString(b, f.GetId())
+		b = append(b, ',')
+	}
+	if f.GetRequestId() != "" {
+		b = append(b, `"request_id":`...)
+		b = appendString(b, f.GetRequestId())
+		b = append(b, ',')
+	}
+	b = append(b, `"model":`...)
 	b = appendString(b, f.GetModel())
 	if f.GetLabel().GetKind() != nil && !f.GetLabel().GetNull() {
 		b = append(b, `,"label":`...)

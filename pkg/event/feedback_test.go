@@ -59,6 +59,11 @@ func TestDecodeFeedbackRejects(t *testing.T) {
 		{"bad ts", `{"id":"a","label":1,"ts":"yesterday"}`, "churn", 0, []string{"ts:invalid"}},
 		// id of a wrong type.
 		{"object id", `{"id":{},"label":1}`, "churn", 0, []string{"id:wrong_type"}},
+		// request_id follows the id's rules; a wrong one does not count as
+		// the identifier being missing.
+		{"object request_id", `{"request_id":{},"label":1}`, "churn", 0, []string{"request_id:wrong_type"}},
+		{"empty id and request_id", `{"id":"","request_id":"","label":1}`, "churn", 0, []string{"id:missing"}},
+		{"null request_id", `{"request_id":null,"label":1}`, "churn", 0, []string{"id:missing"}},
 		// Several faults are all reported.
 		{"several", `{"model":"other","helpful":1}`, "churn", 0, []string{"helpful:wrong_type", "id:missing", "model:model_mismatch"}},
 	}
@@ -100,6 +105,18 @@ func TestDecodeFeedbackAccepts(t *testing.T) {
 		{"integer id", `{"id":42,"label":0,"extra":[1,2]}`, "churn", func(f *Feedback) bool {
 			return f.Id == "42" && f.Label.GetKind() != nil && f.Label.GetNumber() == 0
 		}},
+		// The contract's request form: request_id instead of id.
+		{"request_id", `{"request_id":"r-1","model":"churn","label":"churn"}`, "churn", func(f *Feedback) bool {
+			return f.Id == "" && f.RequestId == "r-1" && f.Label.GetText() == "churn"
+		}},
+		// An integer request_id is taken as its text, as an id is.
+		{"integer request_id", `{"request_id":7,"label":1}`, "churn", func(f *Feedback) bool {
+			return f.RequestId == "7"
+		}},
+		// Both: kept as given.
+		{"id and request_id", `{"id":"p1","request_id":"r-1","label":1}`, "churn", func(f *Feedback) bool {
+			return f.Id == "p1" && f.RequestId == "r-1"
+		}},
 		// No subject model, the body names it.
 		{"body model", `{"id":"p1","model":"fraud","label":"ok"}`, "", func(f *Feedback) bool {
 			return f.Model == "fraud"
@@ -130,6 +147,14 @@ func TestDecodeFeedbackProtobuf(t *testing.T) {
 	if _, reasons := DecodeFeedback(bad, opts); !slices.Equal(codes(reasons), []string{"label:wrong_type"}) {
 		t.Fatalf("boolean label: %v", codes(reasons))
 	}
+	byReq, _ := proto.Marshal(&Feedback{RequestId: "r-1", Label: Text("churn")})
+	if f, reasons := DecodeFeedback(byReq, opts); len(reasons) > 0 || f.RequestId != "r-1" {
+		t.Fatalf("protobuf by request_id: %v %v", f, codes(reasons))
+	}
+	neither, _ := proto.Marshal(&Feedback{Label: Text("churn")})
+	if _, reasons := DecodeFeedback(neither, opts); !slices.Equal(codes(reasons), []string{"id:missing"}) {
+		t.Fatalf("protobuf without id or request_id: %v", codes(reasons))
+	}
 	if _, reasons := DecodeFeedback([]byte{0xff, 0xff}, opts); !slices.Equal(codes(reasons), []string{":not_protobuf"}) {
 		t.Fatalf("garbage: %v", codes(reasons))
 	}
@@ -138,13 +163,18 @@ func TestDecodeFeedbackProtobuf(t *testing.T) {
 // TestAppendFeedbackJSONRoundTrip: the encoder's output decodes to the
 // same feedback.
 func TestAppendFeedbackJSONRoundTrip(t *testing.T) {
-	in := &Feedback{Id: "p\"1", Model: "churn", Label: Number(1.5), Helpful: proto.Bool(false), TsUnixNano: proto.Int64(received.UnixNano())}
-	out := AppendFeedbackJSON(nil, in)
-	f, reasons := DecodeFeedback(out, DecodeOptions{})
-	if len(reasons) > 0 {
-		t.Fatalf("%s: %v", out, codes(reasons))
-	}
-	if !proto.Equal(f, in) {
-		t.Fatalf("%s decoded to %v, want %v", out, f, in)
+	for _, in := range []*Feedback{
+		{Id: "p\"1", Model: "churn", Label: Number(1.5), Helpful: proto.Bool(false), TsUnixNano: proto.Int64(received.UnixNano())},
+		{RequestId: "r-1", Model: "churn", Label: Text("churn"), TsUnixNano: proto.Int64(received.UnixNano())},
+		{Id: "p1", RequestId: "r-1", Model: "churn", Helpful: proto.Bool(true), TsUnixNano: proto.Int64(received.UnixNano())},
+	} {
+		out := AppendFeedbackJSON(nil, in)
+		f, reasons := DecodeFeedback(out, DecodeOptions{})
+		if len(reasons) > 0 {
+			t.Fatalf("%s: %v", out, codes(reasons))
+		}
+		if !proto.Equal(f, in) {
+			t.Fatalf("%s decoded to %v, want %v", out, f, in)
+		}
 	}
 }

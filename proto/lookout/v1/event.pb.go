@@ -283,13 +283,17 @@ func (x *Prediction) GetTags() map[string]string {
 // Feedback is a ground-truth label or a "was this helpful?" answer for an
 // earlier prediction, published on lookout.feedback.<model>.
 type Feedback struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Model   string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	Label   *Value                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
-	Helpful *bool                  `protobuf:"varint,4,opt,name=helpful,proto3,oneof" json:"helpful,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names one prediction, request_id its request; one of them is
+	// required. Either way the feedback applies to every prediction of the
+	// request, whatever its role.
+	Id      string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Model   string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Label   *Value `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	Helpful *bool  `protobuf:"varint,4,opt,name=helpful,proto3,oneof" json:"helpful,omitempty"`
 	// Unix time in nanoseconds, UTC; absent takes the received time.
 	TsUnixNano    *int64 `protobuf:"varint,5,opt,name=ts_unix_nano,json=tsUnixNano,proto3,oneof" json:"ts_unix_nano,omitempty"`
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +361,13 @@ func (x *Feedback) GetTsUnixNano() int64 {
 		return *x.TsUnixNano
 	}
 	return 0
+}
+
+func (x *Feedback) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // Rejection is published on lookout.rejected.<model> for input that ingest
@@ -576,14 +587,16 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
 	"\r_ts_unix_nanoB\r\n" +
 	"\v_confidenceB\r\n" +
-	"\v_latency_ms\"\xbc\x01\n" +
+	"\v_latency_ms\"\xdb\x01\n" +
 	"\bFeedback\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12'\n" +
 	"\x05label\x18\x03 \x01(\v2\x11.lookout.v1.ValueR\x05label\x12\x1d\n" +
 	"\ahelpful\x18\x04 \x01(\bH\x00R\ahelpful\x88\x01\x01\x12%\n" +
 	"\fts_unix_nano\x18\x05 \x01(\x03H\x01R\n" +
-	"tsUnixNano\x88\x01\x01B\n" +
+	"tsUnixNano\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestIdB\n" +
 	"\n" +
 	"\b_helpfulB\x0f\n" +
 	"\r_ts_unix_nano\"\xaa\x02\n" +
