@@ -1,10 +1,12 @@
 // Package quality measures how good a model's predictions really were,
 // once feedback has arrived for them: accuracy from ground-truth labels,
 // MAE and RMSE for numeric predictions, and the share of "was this
-// helpful?" answers that said yes, per window and per model version.
+// helpful?" answers that said yes, per window, per model version and per
+// role (production, canary, shadow).
 //
-// It is pure: the feedback service joins each feedback event with its
-// prediction and hands the pairs to a Window; the Window's Report is the
+// It is pure: the feedback service joins each feedback event with the
+// predictions it applies to (every prediction of its request, whatever
+// the role) and hands the pairs to a Window; the Window's Report is the
 // JSON published on lookout.performance.<model>.
 //
 // How a label is compared with a prediction:
@@ -57,11 +59,13 @@ func Text(s string) Value    { return Value{Text: s, IsText: true} }
 // Prediction is what the feedback service remembers of a prediction.
 type Prediction struct {
 	Version string
-	Value   Value
-	Time    time.Time
+	// Role is production, canary or shadow; empty means production.
+	Role  string
+	Value Value
+	Time  time.Time
 }
 
-// Pair is one feedback event joined with its prediction.
+// Pair is one feedback event joined with one of its predictions.
 type Pair struct {
 	Prediction Prediction
 	// Label is the ground truth, nil when the feedback has none.
@@ -76,9 +80,12 @@ type Pair struct {
 // absent (nil) when no pair could give them, so an alert rule on
 // `accuracy` never fires on a window without labels.
 type Metrics struct {
-	// Feedback is the number of joined feedback events.
+	// Feedback is the number of predictions joined with feedback: one
+	// feedback event counts once per prediction of its request (a label
+	// for a request scored by production and canary counts twice at the
+	// top, once under each role).
 	Feedback int `json:"feedback"`
-	// Labelled is how many of them carried a label.
+	// Labelled is how many of those pairs carried a label.
 	Labelled int `json:"labelled"`
 	// Accuracy is the share of correct predictions among the
 	// AccuracyCount labelled pairs that could be compared as classes.
@@ -119,7 +126,12 @@ type Report struct {
 	PositiveClass string  `json:"positive_class,omitempty"`
 	// Versions break the metrics down by model version.
 	Versions map[string]Metrics `json:"versions"`
+	// Roles break the metrics down by role: production, canary, shadow.
+	Roles map[string]Metrics `json:"roles"`
 }
+
+// RoleProduction is the role of a prediction that names none.
+const RoleProduction = "production"
 
 // sums accumulates the figures behind one Metrics.
 type sums struct {
@@ -157,6 +169,8 @@ type Window struct {
 	end       time.Time
 	all       sums
 	versions  map[string]*sums
+	roles     map[string]*sums
+	events    int // joined feedback events; all.feedback counts pairs
 	unmatched int
 }
 
@@ -165,20 +179,37 @@ func NewWindow(opts Options) *Window {
 	if opts.Threshold == 0 {
 		opts.Threshold = DefaultThreshold
 	}
-	return &Window{opts: opts, versions: map[string]*sums{}}
+	return &Window{opts: opts, versions: map[string]*sums{}, roles: map[string]*sums{}}
 }
 
-// Add adds a joined pair, seen at t (which widens the window's span).
+// Add adds a feedback event joined with one of its predictions, seen at t
+// (which widens the window's span).
 func (w *Window) Add(p Pair, t time.Time) {
+	w.events++
+	w.AddRelated(p, t)
+}
+
+// AddRelated adds a further prediction of a feedback event already added
+// (another prediction of its request): its figures count, the event does
+// not count again.
+func (w *Window) AddRelated(p Pair, t time.Time) {
 	w.see(t)
-	v := w.versions[p.Prediction.Version]
-	if v == nil {
-		v = &sums{}
-		w.versions[p.Prediction.Version] = v
+	role := p.Prediction.Role
+	if role == "" {
+		role = RoleProduction
 	}
-	for _, s := range []*sums{&w.all, v} {
+	for _, s := range []*sums{&w.all, group(w.versions, p.Prediction.Version), group(w.roles, role)} {
 		s.add(p, w.opts)
 	}
+}
+
+func group(m map[string]*sums, name string) *sums {
+	s := m[name]
+	if s == nil {
+		s = &sums{}
+		m[name] = s
+	}
+	return s
 }
 
 // AddUnmatched counts a feedback event whose prediction was not found,
@@ -197,11 +228,11 @@ func (w *Window) see(t time.Time) {
 	}
 }
 
-// Joined returns the number of joined pairs so far.
-func (w *Window) Joined() int { return w.all.feedback }
+// Joined returns the number of joined feedback events so far.
+func (w *Window) Joined() int { return w.events }
 
 // Len returns the number of feedback events so far, joined or not.
-func (w *Window) Len() int { return w.all.feedback + w.unmatched }
+func (w *Window) Len() int { return w.events + w.unmatched }
 
 // Report returns the window's report for model.
 func (w *Window) Report(model string) Report {
@@ -213,9 +244,13 @@ func (w *Window) Report(model string) Report {
 		Threshold:     w.opts.Threshold,
 		PositiveClass: w.opts.PositiveClass,
 		Versions:      make(map[string]Metrics, len(w.versions)),
+		Roles:         make(map[string]Metrics, len(w.roles)),
 	}
 	for name, s := range w.versions {
 		r.Versions[name] = s.metrics()
+	}
+	for name, s := range w.roles {
+		r.Roles[name] = s.metrics()
 	}
 	return r
 }

@@ -137,3 +137,32 @@ func TestWindowWithoutLabels(t *testing.T) {
 		t.Fatalf("accuracy in %s", b)
 	}
 }
+
+// TestWindowRoles: a feedback event for a request scored by production
+// and canary counts once as an event and once per prediction, under each
+// role and version; a prediction without a role is production's.
+func TestWindowRoles(t *testing.T) {
+	w := NewWindow(Options{})
+	at := time.Unix(100, 0)
+	yes := Text("yes")
+	// Request 1: production right, canary wrong, one label.
+	w.Add(Pair{Prediction: Prediction{Version: "v1", Role: "production", Value: Text("yes")}, Label: &yes, Time: at}, at)
+	w.AddRelated(Pair{Prediction: Prediction{Version: "v2", Role: "canary", Value: Text("no")}, Label: &yes, Time: at}, at)
+	// Request 2: production (no role given) right, no canary.
+	w.Add(Pair{Prediction: Prediction{Version: "v1", Value: Text("yes")}, Label: &yes, Time: at}, at)
+	w.AddUnmatched(at)
+	r := w.Report("m")
+	if w.Joined() != 2 || r.Window.Feedback != 3 || r.Unmatched != 1 || r.Feedback != 3 || r.AccuracyCount != 3 {
+		t.Fatalf("joined %d, report %+v", w.Joined(), r)
+	}
+	prod, canary := r.Roles["production"], r.Roles["canary"]
+	if len(r.Roles) != 2 || prod.AccuracyCount != 2 || *prod.Accuracy != 1 || canary.AccuracyCount != 1 || *canary.Accuracy != 0 {
+		t.Fatalf("roles %+v", r.Roles)
+	}
+	if r.Versions["v1"].AccuracyCount != 2 || r.Versions["v2"].AccuracyCount != 1 {
+		t.Fatalf("versions %+v", r.Versions)
+	}
+	if *r.Accuracy != 2.0/3 {
+		t.Fatalf("accuracy %v, want 2/3", *r.Accuracy)
+	}
+}
