@@ -23,13 +23,13 @@ func BenchmarkIndexPut(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	x := newIndex(size)
 	for i, id := range ids {
-		x.put("churn", id, quality.Prediction{Version: "v1", Value: quality.Number(0.5), Time: t0}, uint64(i+1), t0)
+		x.put("churn", id, id, quality.Prediction{Version: "v1", Value: quality.Number(0.5), Time: t0}, uint64(i+1), t0)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	perPrediction := float64(after.HeapAlloc-before.HeapAlloc) / size
 	for i := 0; b.Loop(); i++ {
-		x.put("churn", ids[i%size], quality.Prediction{Version: "v1", Value: quality.Number(0.5), Time: t0}, uint64(size+i+1), t0)
+		x.put("churn", ids[i%size], ids[i%size], quality.Prediction{Version: "v1", Value: quality.Number(0.5), Time: t0}, uint64(size+i+1), t0)
 	}
 	runtime.KeepAlive(x)
 	b.ReportMetric(perPrediction, "bytes/prediction")

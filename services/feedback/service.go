@@ -1,14 +1,28 @@
 // Package feedback is the service that tracks how good predictions really
 // were: it joins the feedback clients publish on lookout.feedback.<model>
 // (ground-truth labels, "was this helpful?" answers; CONTRACT.md "Feedback
-// event") with the predictions they are about, by prediction id, and
-// publishes windowed quality metrics (pkg/quality) on
-// lookout.performance.<model>. The alert service watches those reports
+// event") with the predictions they are about, and publishes windowed
+// quality metrics (pkg/quality) on lookout.performance.<model>, overall,
+// per version and per role.
+//
+// Feedback names a prediction by id or a request by request_id; either way
+// it applies to every prediction of the request, whatever its role, so a
+// canary's prediction of a request gets the label given for production's
+// (CONTRACT.md "Feedback event"). Feedback by id thus joins the named
+// prediction and the others of its request: a client labels the request
+// it answered, which it knows by the production prediction's id, and the
+// canary's quality on the same inputs is what a verdict needs. With both
+// id and request_id, id names the prediction and the request is the one
+// stored with it. A prediction of the request that arrives after its
+// feedback was joined still joins it while the feedback's window is not
+// reported (production and canary predictions of one request are
+// published moments apart, and feedback may come first). The alert service watches those reports
 // with user rules (source `performance`).
 //
 // Predictions: at start the service reads lookout.predictions.* from now
 // minus Config.Horizon with an ordered consumer, building an in-memory
-// index of (model, id) → version and prediction bounded by Config.MaxPredictions,
+// index of (model, id) → version, role and prediction, and of (model,
+// request_id) → the ids of the request's predictions, bounded by Config.MaxPredictions,
 // and keeps reading new ones. It consumes feedback only once the index has
 // caught up, so a restart loses no join.
 //
@@ -117,21 +131,25 @@ type Service struct {
 	metrics *metrics
 	now     func() time.Time
 
-	mu       sync.Mutex
-	ctx      context.Context
-	idx      *index
-	waiting  map[key][]*item // feedback waiting for its prediction, by model and prediction id
-	queue    []*item         // the same, in arrival order (done ones skipped)
-	win      *ew.Assigner[*window]
-	models   map[string]struct{} // every model given to win
-	late     map[lateKey]*window // late feedback, reported at the next tick
-	closing  []*window           // closed, to be reported once nothing in them waits
-	held     map[uint64]jetstream.Msg
-	progress map[string]*progress // by subject model
-	ready    chan struct{}
-	isReady  bool
-	readyAt  uint64 // the predictions stream's last sequence at start
-	lastKeep time.Time
+	mu      sync.Mutex
+	ctx     context.Context
+	idx     *index
+	waiting map[key][]*item // feedback waiting for its prediction, by model and prediction id or request id
+	// joinedReq is feedback joined with the predictions of a request
+	// (key.req), whose window is not reported yet: a later prediction of
+	// the request joins it too.
+	joinedReq map[key][]*item
+	queue     []*item // the same, in arrival order (done ones skipped)
+	win       *ew.Assigner[*window]
+	models    map[string]struct{} // every model given to win
+	late      map[lateKey]*window // late feedback, reported at the next tick
+	closing   []*window           // closed, to be reported once nothing in them waits
+	held      map[uint64]jetstream.Msg
+	progress  map[string]*progress // by subject model
+	ready     chan struct{}
+	isReady   bool
+	readyAt   uint64 // the predictions stream's last sequence at start
+	lastKeep  time.Time
 	// ackFloor returns the feedback consumer's acknowledgement floor.
 	ackFloor func() uint64
 
@@ -159,6 +177,8 @@ type item struct {
 	ts     time.Time // its event time
 	win    *window   // the window it was assigned to
 	done   bool
+	req    string   // the request it joined, empty when none
+	joined []string // the ids of the predictions it joined
 }
 
 // window is what a performance window holds: the Value of a pkg/window
@@ -173,6 +193,7 @@ type window struct {
 	lastSeq    uint64
 	msgs       []jetstream.Msg
 	seqs       []uint64 // the stream sequences of msgs
+	reqItems   []*item  // its feedback in joinedReq
 }
 
 // lateKey names the window of one model's late feedback of one span.
@@ -198,20 +219,21 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("feedback config: %w", err)
 	}
 	return &Service{
-		env:      env,
-		cfg:      cfg,
-		opts:     cfg.Options(),
-		metrics:  newMetrics(env.Metrics),
-		now:      time.Now,
-		idx:      newIndex(cfg.MaxPredictions),
-		waiting:  map[key][]*item{},
-		win:      win,
-		models:   map[string]struct{}{},
-		late:     map[lateKey]*window{},
-		held:     map[uint64]jetstream.Msg{},
-		progress: map[string]*progress{},
-		ready:    make(chan struct{}),
-		ackFloor: func() uint64 { return 0 },
+		env:       env,
+		cfg:       cfg,
+		opts:      cfg.Options(),
+		metrics:   newMetrics(env.Metrics),
+		now:       time.Now,
+		idx:       newIndex(cfg.MaxPredictions),
+		waiting:   map[key][]*item{},
+		joinedReq: map[key][]*item{},
+		win:       win,
+		models:    map[string]struct{}{},
+		late:      map[lateKey]*window{},
+		held:      map[uint64]jetstream.Msg{},
+		progress:  map[string]*progress{},
+		ready:     make(chan struct{}),
+		ackFloor:  func() uint64 { return 0 },
 	}, nil
 }
 
@@ -399,22 +421,59 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 		s.metrics.predictionsSkipped.Inc()
 		return
 	}
-	pred := quality.Prediction{Version: p.GetVersion(), Time: event.Time(p)}
+	pred := quality.Prediction{Version: p.GetVersion(), Role: p.GetRole(), Time: event.Time(p)}
 	pred.Value, _ = toValue(p.GetPrediction())
-	if n := s.idx.put(p.GetModel(), p.GetId(), pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
+	model, id, req := p.GetModel(), p.GetId(), p.GetRequestId()
+	if n := s.idx.put(model, id, req, pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
 		s.metrics.evicted.WithLabelValues("max_predictions").Add(float64(n))
 	}
 	s.metrics.indexed.Set(float64(s.idx.len()))
-	k := key{model: p.GetModel(), id: p.GetId()}
-	if waiting := s.waiting[k]; len(waiting) > 0 {
-		e, _ := s.idx.get(k.model, k.id)
+	e, _ := s.idx.get(model, id)
+	keys := []key{{model: model, id: id}}
+	if req != "" {
+		keys = append(keys, key{model: model, id: req, req: true})
+	}
+	joined := false
+	for _, k := range keys {
+		waiting := s.waiting[k]
+		if len(waiting) == 0 {
+			continue
+		}
+		preds := s.predictionsOf(model, e)
 		for _, it := range waiting {
 			it.done = true
-			s.join(it, e)
+			s.join(it, preds)
 		}
 		s.setWaiting(k, nil)
+		joined = true
+	}
+	if req != "" {
+		// Feedback joined with the request's other predictions before
+		// this one arrived.
+		for _, it := range s.joinedReq[keys[1]] {
+			if !slices.Contains(it.joined, id) {
+				s.joinRelated(it, e)
+			}
+		}
+	}
+	if joined {
 		s.reportClosed()
 	}
+}
+
+// predictionsOf returns the predictions feedback about e applies to: e and
+// the other predictions of its request, e first.
+func (s *Service) predictionsOf(model string, e entry) []entry {
+	if e.req == "" {
+		return []entry{e}
+	}
+	out := []entry{e}
+	for _, o := range s.idx.request(model, e.req) {
+		if o.id != e.id {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // toValue converts a number or a string; ok is false for anything else.
@@ -488,10 +547,10 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	s.seen(model, seq, true)
 	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp, ts: event.FeedbackTime(fb)}
 	closed := s.assign(it)
-	k := key{model: fb.GetModel(), id: fb.GetId()}
-	if e, ok := s.idx.get(k.model, k.id); ok {
-		s.join(it, e)
+	if preds := s.lookup(fb); len(preds) > 0 {
+		s.join(it, preds)
 	} else {
+		k := waitKey(fb)
 		s.queue = append(s.queue, it)
 		s.setWaiting(k, append(s.waiting[k], it))
 	}
@@ -504,6 +563,29 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	// until some of what is held is acknowledged.
 	s.relieve()
 	s.reportClosed()
+}
+
+// lookup returns the indexed predictions feedback applies to: by id, that
+// prediction and the others of its request; by request_id, every
+// prediction of the request. None when they are not known (yet).
+func (s *Service) lookup(fb *event.Feedback) []entry {
+	if fb.GetId() != "" {
+		e, ok := s.idx.get(fb.GetModel(), fb.GetId())
+		if !ok {
+			return nil
+		}
+		return s.predictionsOf(fb.GetModel(), e)
+	}
+	return s.idx.request(fb.GetModel(), fb.GetRequestId())
+}
+
+// waitKey is what feedback waits for: the prediction it names by id, or
+// else its request.
+func waitKey(fb *event.Feedback) key {
+	if fb.GetId() != "" {
+		return key{model: fb.GetModel(), id: fb.GetId()}
+	}
+	return key{model: fb.GetModel(), id: fb.GetRequestId(), req: true}
 }
 
 // assign puts a feedback item in its model's event-time window (or, when
@@ -678,15 +760,54 @@ func (s *Service) publishRejection(msg jetstream.Msg, meta *jetstream.MsgMetadat
 	return nil
 }
 
-// join adds feedback with its prediction to its window.
-func (s *Service) join(it *item, e entry) {
+// join adds feedback with the predictions it applies to (at least one) to
+// its window, and remembers it for the request's later predictions until
+// the window is reported.
+func (s *Service) join(it *item, preds []entry) {
+	for i, e := range preds {
+		if i == 0 {
+			it.win.q.Add(s.pair(it, e), it.ts)
+		} else {
+			it.win.q.AddRelated(s.pair(it, e), it.ts)
+		}
+		it.joined = append(it.joined, e.id)
+	}
+	it.win.waiting--
+	s.metrics.feedback.WithLabelValues("joined").Inc()
+	if req := preds[0].req; req != "" {
+		it.req = req
+		k := key{model: it.fb.GetModel(), id: req, req: true}
+		s.joinedReq[k] = append(s.joinedReq[k], it)
+		it.win.reqItems = append(it.win.reqItems, it)
+	}
+}
+
+// joinRelated adds a prediction of the request of feedback already joined.
+func (s *Service) joinRelated(it *item, e entry) {
+	it.win.q.AddRelated(s.pair(it, e), it.ts)
+	it.joined = append(it.joined, e.id)
+}
+
+func (s *Service) pair(it *item, e entry) quality.Pair {
 	pair := quality.Pair{Prediction: e.pred, Helpful: it.fb.Helpful, Time: it.ts}
 	if v, ok := toValue(it.fb.GetLabel()); ok {
 		pair.Label = &v
 	}
-	it.win.q.Add(pair, it.ts)
-	it.win.waiting--
-	s.metrics.feedback.WithLabelValues("joined").Inc()
+	return pair
+}
+
+// reported forgets a reported window's feedback for later predictions of
+// its requests: its figures are published.
+func (s *Service) reported(w *window) {
+	for _, it := range w.reqItems {
+		k := key{model: it.fb.GetModel(), id: it.req, req: true}
+		if its := slices.DeleteFunc(s.joinedReq[k], func(x *item) bool { return x == it }); len(its) > 0 {
+			s.joinedReq[k] = its
+		} else {
+			delete(s.joinedReq, k)
+		}
+	}
+	w.reqItems = nil
 }
 
 // unmatched counts feedback whose prediction did not come in time.
@@ -694,7 +815,8 @@ func (s *Service) unmatched(it *item) {
 	it.win.q.AddUnmatched(it.ts)
 	it.win.waiting--
 	s.metrics.feedback.WithLabelValues("unmatched").Inc()
-	s.env.Log.Debug("feedback unmatched", zap.String("model", it.fb.GetModel()), zap.String("id", it.fb.GetId()))
+	s.env.Log.Debug("feedback unmatched", zap.String("model", it.fb.GetModel()), zap.String("id", it.fb.GetId()),
+		zap.String("request_id", it.fb.GetRequestId()))
 }
 
 // relieve reports every open window as it is once the consumer holds as
@@ -742,7 +864,7 @@ func (s *Service) tick() {
 			continue
 		}
 		it.done = true
-		k := key{model: it.fb.GetModel(), id: it.fb.GetId()}
+		k := waitKey(it.fb)
 		s.setWaiting(k, slices.DeleteFunc(s.waiting[k], func(x *item) bool { return x == it }))
 		s.unmatched(it)
 	}
@@ -790,6 +912,7 @@ func (s *Service) close(w *window) bool {
 		return false
 	}
 	s.done(model, w)
+	s.reported(w)
 	s.metrics.windows.WithLabelValues(why).Inc()
 	fields := []zap.Field{zap.String("model", model), zap.String("closed_by", why),
 		zap.Time("window_start", w.start), zap.Time("window_end", w.end),
@@ -855,6 +978,7 @@ func (s *Service) deadLetter(model string, w *window, cause error) bool {
 			delete(p.open, seq)
 		}
 	}
+	s.reported(w)
 	return true
 }
 
