@@ -443,3 +443,33 @@ func formatWindow(w *Window) string {
 	}
 	return w.Start.UTC().Format(layout) + "-" + w.End.UTC().Format(layout)
 }
+
+// FormatSince tells an alert's event time on one clock: the UTC time the
+// reports name, and how long before now (wall time) that was, e.g.
+// "2026-11-24 10:05:00 UTC (3h05m ago)". A backlog's alerts thus read as
+// old, not as just fired.
+func FormatSince(at, now time.Time) string {
+	if at.IsZero() {
+		return "n/a"
+	}
+	s := at.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	d := now.Sub(at)
+	if d < 0 {
+		return s + " (in " + formatAge(-d) + ")"
+	}
+	return s + " (" + formatAge(d) + " ago)"
+}
+
+// formatAge renders d coarsely: seconds under a minute, minutes under an
+// hour, hours and minutes under two days, days and hours beyond.
+func formatAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}

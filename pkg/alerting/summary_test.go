@@ -226,3 +226,28 @@ func TestCanaryRollbackCarriesVersions(t *testing.T) {
 		t.Errorf("events %v, want v4 resolved (v5 fired a window earlier)", got)
 	}
 }
+
+// TestFormatSince: one clock, UTC event time with the wall-time age,
+// whatever the time zone of the times given.
+func TestFormatSince(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 5, 0, 0, time.UTC)
+	est := time.FixedZone("EST", -5*3600)
+	tests := []struct {
+		now  time.Time
+		want string
+	}{
+		{at.Add(42 * time.Second), "2026-11-24 10:05:00 UTC (42s ago)"},
+		{at.Add(17*time.Minute + 30*time.Second), "2026-11-24 10:05:00 UTC (17m ago)"},
+		{at.Add(3*time.Hour + 5*time.Minute).In(est), "2026-11-24 10:05:00 UTC (3h05m ago)"},
+		{at.Add(8*24*time.Hour + 2*time.Hour), "2026-11-24 10:05:00 UTC (8d2h ago)"},
+		{at.Add(-2 * time.Minute), "2026-11-24 10:05:00 UTC (in 2m)"},
+	}
+	for _, tt := range tests {
+		if got := FormatSince(at.In(est), tt.now); got != tt.want {
+			t.Errorf("FormatSince(now %v) = %q, want %q", tt.now, got, tt.want)
+		}
+	}
+	if got := FormatSince(time.Time{}, at); got != "n/a" {
+		t.Errorf("zero time: %q", got)
+	}
+}
