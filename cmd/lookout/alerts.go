@@ -70,11 +70,15 @@ func alertsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "no alerts firing")
 		return nil
 	}
+	// One clock: SINCE is the event time the reports name (UTC), with how
+	// long ago that was on the wall clock, so a backlog's alert reads as
+	// old rather than as fired just now.
+	now := time.Now()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODEL\tRULE\tLABELS\tSEVERITY\tSINCE\tSUMMARY")
 	for _, a := range shown {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Model, a.Rule, alerting.LabelString(a.Labels), a.Severity,
-			a.StartsAt.UTC().Format(time.RFC3339), a.Summary)
+			alerting.FormatSince(a.StartsAt, now), a.Summary)
 	}
 	return tw.Flush()
 }

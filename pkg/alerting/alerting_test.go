@@ -23,7 +23,8 @@ func drift(i int, dataset bool, drifted ...string) Report {
 		if d {
 			score = 1e-9
 		}
-		features[name] = map[string]any{"kind": "numerical", "method": "ks", "score": score, "drifted": d}
+		features[name] = map[string]any{"kind": "numerical", "method": "ks", "ks": map[string]any{"statistic": 0.21, "p_value": score},
+			"score": score, "threshold": 0.05, "drifted": d}
 	}
 	start := t0.Add(time.Duration(i) * 5 * time.Minute)
 	b, _ := json.Marshal(map[string]any{
@@ -110,7 +111,7 @@ func TestEvaluatorEventFields(t *testing.T) {
 	if !fd.StartsAt.Equal(wantStart) || fd.EndsAt != nil || fd.Source.Window == nil || !fd.Source.Window.End.Equal(wantStart) {
 		t.Errorf("times: starts %v ends %v window %+v", fd.StartsAt, fd.EndsAt, fd.Source.Window)
 	}
-	if want := "age drifted: ks 1e-09 in window 10:05-10:10"; fd.Summary != want {
+	if want := "age drifted: ks statistic 0.21, p-value 1e-09 < 0.05 in window 10:05-10:10"; fd.Summary != want {
 		t.Errorf("summary %q, want %q", fd.Summary, want)
 	}
 	// The JSON carries the contract's field names, ends_at null.
@@ -395,7 +396,7 @@ func TestFeatureDriftSummaryNamesTheThreshold(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := []byte(`{"model":"churn","window":{"start":"2026-11-24T10:00:00Z","end":"2026-11-24T10:05:00Z","count":100},
-		"features":{"age":{"kind":"numerical","method":"wasserstein","score":0.31,"threshold":0.1,"drifted":true}},
+		"features":{"age":{"kind":"numerical","wasserstein":1.7,"method":"wasserstein","score":0.31,"threshold":0.1,"drifted":true}},
 		"drift_share":1,"dataset_drifted":false}`)
 	r, err := DecodeReport(report)
 	if err != nil {
@@ -407,7 +408,9 @@ func TestFeatureDriftSummaryNamesTheThreshold(t *testing.T) {
 			got = a.Summary
 		}
 	}
-	if want := "age drifted: wasserstein 0.31 (threshold 0.1) in window 10:00-10:05"; got != want {
+	// The contract's example: the raw distance, then the score in
+	// reference standard deviations, then the threshold.
+	if want := "age drifted: wasserstein 1.7 (0.31 reference std) >= 0.1 in window 10:00-10:05"; got != want {
 		t.Fatalf("summary %q, want %q", got, want)
 	}
 }

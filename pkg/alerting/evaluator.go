@@ -36,35 +36,68 @@ type Result struct {
 
 type ruleModel struct{ rule, model string }
 
-type fingerprintKey struct{ rule, model, key, version string }
+type fingerprintKey struct{ rule, model, key, version, canary string }
+
+// Labels of the versions a canary report compares (the contract's
+// canary_rollback labels).
+const (
+	LabelProductionVersion = "production_version"
+	LabelCanaryVersion     = "canary_version"
+)
+
+// reportVersions returns the versions a report names: a drift or
+// performance report's "version", a canary report's production and canary
+// versions.
+func reportVersions(r Report) versions {
+	var v versions
+	v.version, _ = r["version"].(string)
+	if p, ok := r["production"].(map[string]any); ok {
+		v.production, _ = p["version"].(string)
+	}
+	if c, ok := r["canary"].(map[string]any); ok {
+		v.canary, _ = c["version"].(string)
+	}
+	return v
+}
+
+type versions struct{ version, production, canary string }
 
 // labels returns the labels of rule c's alert for wildcard key and the
-// report's model version (when the report names one, as drift reports do:
-// an alert is per version, like the contract's example).
-func (c *compiled) labels(key, version string) map[string]string {
-	var labels map[string]string
+// report's model versions: an alert is per version (like the contract's
+// example), and a canary alert per pair of versions, so that rolling back
+// one canary and trying another is another alert.
+func (c *compiled) labels(key string, v versions) map[string]string {
+	labels := map[string]string{}
 	if c.field.Wildcard() {
-		labels = map[string]string{c.Label: key}
+		labels[c.Label] = key
 	}
-	if version != "" {
-		if labels == nil {
-			labels = map[string]string{}
+	if v.version != "" {
+		labels["version"] = v.version
+	}
+	if c.Source == SourceCanary {
+		if v.production != "" {
+			labels[LabelProductionVersion] = v.production
 		}
-		labels["version"] = version
+		if v.canary != "" {
+			labels[LabelCanaryVersion] = v.canary
+		}
+	}
+	if len(labels) == 0 {
+		return nil
 	}
 	return labels
 }
 
 // fingerprint returns (and caches) the fingerprint of rule c's alert for
-// model, wildcard key and version.
-func (e *Evaluator) fingerprint(c *compiled, model, key, version string) string {
-	k := fingerprintKey{c.Name, model, key, version}
+// model, wildcard key and versions.
+func (e *Evaluator) fingerprint(c *compiled, model, key string, v versions) string {
+	k := fingerprintKey{c.Name, model, key, v.version, v.production + "\x00" + v.canary}
 	fp, ok := e.prints[k]
 	if !ok {
 		if len(e.prints) > 1<<20 {
 			clear(e.prints)
 		}
-		fp = Fingerprint(c.Name, model, c.labels(key, version))
+		fp = Fingerprint(c.Name, model, c.labels(key, v))
 		e.prints[k] = fp
 	}
 	return fp
@@ -201,7 +234,7 @@ func (e *Evaluator) drop(s *State, res *Result) {
 func (e *Evaluator) Evaluate(source, model, subject string, r Report, now time.Time) Result {
 	var res Result
 	w := r.Window()
-	version, _ := r["version"].(string)
+	version := reportVersions(r)
 	at := now.UTC()
 	if w != nil && !w.End.IsZero() {
 		at = w.End
@@ -231,6 +264,20 @@ func (e *Evaluator) Evaluate(source, model, subject string, r Report, now time.T
 			if st.Hits < c.For {
 				st.Hits++
 				changed = true
+			}
+			if st.Firing && st.Alert != nil {
+				// The stored firing alert tells the latest window, not the
+				// first one: what `lookout alerts` shows and the resolved
+				// event repeats. Its StartsAt stays.
+				value, threshold := c.numbers(r, key)
+				a := *st.Alert
+				a.Value, a.Threshold = value, threshold
+				a.Summary = c.summarize(r, model, key, st.Labels, value, threshold, w)
+				a.Source = Source{Subject: subject, Window: w}
+				if !sameAlertText(&a, st.Alert) {
+					st.Alert = &a
+					changed = true
+				}
 			}
 			if !st.Firing && st.Hits >= c.For {
 				value, threshold := c.numbers(r, key)
@@ -300,4 +347,16 @@ func (c *compiled) numbers(r Report, key string) (value, threshold *float64) {
 		}
 	}
 	return value, threshold
+}
+
+// sameAlertText reports whether a and b tell the same value, threshold,
+// summary and source window, so an unchanged firing alert is not stored
+// again.
+func sameAlertText(a, b *Alert) bool {
+	eqNum := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	eqWin := func(x, y *Window) bool {
+		return (x == nil) == (y == nil) && (x == nil || (x.Start.Equal(y.Start) && x.End.Equal(y.End)))
+	}
+	return a.Summary == b.Summary && eqNum(a.Value, b.Value) && eqNum(a.Threshold, b.Threshold) &&
+		a.Source.Subject == b.Source.Subject && eqWin(a.Source.Window, b.Source.Window)
 }

@@ -71,7 +71,10 @@ type Rule struct {
 	Resolve int `yaml:"resolve" json:"resolve"`
 	// Summary is a text/template for the alert's summary. It sees .Rule,
 	// .Model, .Key, .Labels, .Value, .Threshold (formatted text), .Window
-	// ("10:00-10:05") and .Get "path" (a report field; "*" stands for .Key).
+	// ("10:00-10:05"), .Get "path" (a report field; "*" stands for .Key)
+	// and .Drift "path" (a feature drift object told as its statistic,
+	// raw and normalised values and threshold, e.g. "wasserstein 0.831
+	// (0.62 reference std) >= 0.1").
 	Summary string `yaml:"summary" json:"summary,omitempty"`
 	// Enabled turns a rule off when false.
 	Enabled *bool `yaml:"enabled" json:"enabled,omitempty"`
@@ -92,12 +95,12 @@ func DefaultRules() []Rule {
 		{
 			Name: RuleFeatureDrift, Source: SourceDrift, Field: "features.*.drifted", Op: "==", Threshold: true,
 			Value: "features.*.score", ThresholdField: "features.*.threshold", Label: "feature", Severity: SeverityWarning,
-			Summary: `{{.Key}} drifted: {{.Get "features.*.method"}} {{.Value}}{{if ne .Threshold "n/a"}} (threshold {{.Threshold}}){{end}} in window {{.Window}}`,
+			Summary: `{{.Key}} drifted: {{.Drift "features.*"}} in window {{.Window}}`,
 		},
 		{
 			Name: RulePredictionDrift, Source: SourceDrift, Field: "prediction.drifted", Op: "==", Threshold: true,
 			Value: "prediction.score", ThresholdField: "prediction.threshold", Severity: SeverityWarning,
-			Summary: `prediction drifted: {{.Get "prediction.method"}} {{.Value}}{{if ne .Threshold "n/a"}} (threshold {{.Threshold}}){{end}} in window {{.Window}}`,
+			Summary: `prediction drifted: {{.Drift "prediction"}} in window {{.Window}}`,
 		},
 		{
 			Name: RuleConfidenceDrop, Source: SourceDrift, Field: "confidence.dropped", Op: "==", Threshold: true,
@@ -107,7 +110,7 @@ func DefaultRules() []Rule {
 		{
 			Name: RuleCanaryRollback, Source: SourceCanary, Field: "verdict", Op: "==", Threshold: "rollback",
 			Value: "score", Severity: SeverityCritical,
-			Summary: `canary {{.Get "canary.version"}} should roll back (score {{.Value}}): {{.Get "reasons"}} in window {{.Window}}`,
+			Summary: `canary {{.Get "canary.version"}} should roll back to production {{.Get "production.version"}} (score {{.Value}}): {{.Get "reasons"}} in window {{.Window}}`,
 		},
 		{
 			Name: RuleRejectionRate, Source: SourceRejections, Field: "rejection_rate", Op: ">", Threshold: 0.05,
@@ -339,6 +342,78 @@ func (d summaryData) Get(path string) any {
 	return v
 }
 
+// NoteConstantReference is driftreport's note on a feature constant in the
+// reference, whose wasserstein score is then the raw distance (the text is
+// driftreport.NoteConstantReference; alerting reads reports generically).
+const NoteConstantReference = "constant in the reference (std 0): wasserstein not normalised"
+
+// Drift tells the feature drift object at path ("*" standing for Key) as
+// the statistic it compared, with its raw value beside the normalised one
+// where they differ, the comparison and the threshold: "wasserstein 0.831
+// (0.62 reference std) >= 0.1", "ks statistic 0.21, p-value 1e-09 < 0.05".
+// A feature constant in the reference is told as such: a data-quality
+// case, not a distance in standard deviations.
+func (d summaryData) Drift(path string) string {
+	p, err := ParsePath(path)
+	if err != nil {
+		return "n/a"
+	}
+	v, _ := p.Lookup(d.report, d.Key)
+	fd, ok := v.(map[string]any)
+	if !ok {
+		return "n/a"
+	}
+	num := func(m map[string]any, k string) string {
+		if f, ok := number(m[k]); ok {
+			return strconv.FormatFloat(f, 'g', 4, 64)
+		}
+		return "n/a"
+	}
+	method, _ := fd["method"].(string)
+	drifted, _ := fd["drifted"].(bool)
+	note, _ := fd["note"].(string)
+	// ks and chi2 score a p-value, where smaller is more drift.
+	op := ">="
+	if !drifted {
+		op = "<"
+	}
+	var stat string
+	switch method {
+	case "ks", "chi2":
+		op = map[string]string{">=": "<", "<": ">="}[op]
+		test, _ := fd[method].(map[string]any)
+		stat = method + " statistic " + num(test, "statistic") + ", p-value " + num(fd, "score")
+	case "wasserstein":
+		stat = "wasserstein " + num(fd, "wasserstein")
+		if note == NoteConstantReference {
+			stat += " (reference constant: not normalised"
+			// Every value off the constant is out of the reference's
+			// range: the share of the window that left it.
+			if qp, err := ParsePath("data_quality." + path); err == nil {
+				q, _ := qp.Lookup(d.report, d.Key)
+				if m, ok := q.(map[string]any); ok {
+					if f, ok := number(m["out_of_range_share"]); ok && f > 0 {
+						stat += ", " + strconv.FormatFloat(100*f, 'g', 3, 64) + "% of values off it"
+					}
+				}
+			}
+			stat += ")"
+			note = ""
+		} else {
+			stat += " (" + num(fd, "score") + " reference std)"
+		}
+	case "":
+		stat = "score " + num(fd, "score")
+	default:
+		stat = method + " " + num(fd, "score")
+	}
+	out := stat + " " + op + " " + num(fd, "threshold")
+	if note != "" {
+		out += " (" + note + ")"
+	}
+	return out
+}
+
 func (c *compiled) summarize(r Report, model, key string, labels map[string]string, value, threshold *float64, w *Window) string {
 	data := summaryData{
 		Rule: c.Name, Model: model, Key: key, Labels: labels,
@@ -367,4 +442,34 @@ func formatWindow(w *Window) string {
 		layout = "15:04:05"
 	}
 	return w.Start.UTC().Format(layout) + "-" + w.End.UTC().Format(layout)
+}
+
+// FormatSince tells an alert's event time on one clock: the UTC time the
+// reports name, and how long before now (wall time) that was, e.g.
+// "2026-11-24 10:05:00 UTC (3h05m ago)". A backlog's alerts thus read as
+// old, not as just fired.
+func FormatSince(at, now time.Time) string {
+	if at.IsZero() {
+		return "n/a"
+	}
+	s := at.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	d := now.Sub(at)
+	if d < 0 {
+		return s + " (in " + formatAge(-d) + ")"
+	}
+	return s + " (" + formatAge(d) + " ago)"
+}
+
+// formatAge renders d coarsely: seconds under a minute, minutes under an
+// hour, hours and minutes under two days, days and hours beyond.
+func formatAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }

@@ -24,8 +24,12 @@ const (
 	DefaultConfidenceMeanDrop     = 0.05
 	DefaultMinLowShare            = 0.05
 	// MinStd is the smallest reference standard deviation the Wasserstein
-	// score divides by, so that a constant reference gives a finite score.
+	// score divides by, so that a nearly constant reference gives a finite
+	// score (an exactly constant one is not divided at all).
 	MinStd = 0.001
+	// NoteConstantReference is the Note of a feature whose reference holds
+	// one value: its wasserstein score is the raw distance, not normalised.
+	NoteConstantReference = "constant in the reference (std 0): wasserstein not normalised"
 )
 
 // Rule overrides how one feature is judged. Empty fields keep the default.
@@ -287,7 +291,14 @@ func numerical(ref, cur []float64, rule Rule, small bool, opts Options, q *Featu
 		fd.Score, fd.Threshold = ks.PValue, pick(rule.Threshold, opts.PValue)
 		fd.Drifted = fd.Score < fd.Threshold
 	case MethodWasserstein:
-		fd.Score = w / math.Max(stats.Std(ref), MinStd)
+		if ref[0] == ref[len(ref)-1] {
+			// A constant reference has no spread to measure the distance
+			// in: dividing by MinStd would turn 0.8 into 800. The raw
+			// distance is judged instead, and the note says so.
+			fd.Score, fd.Note = w, NoteConstantReference
+		} else {
+			fd.Score = w / math.Max(stats.Std(ref), MinStd)
+		}
 		fd.Threshold = pick(rule.Threshold, opts.WassersteinThreshold)
 		fd.Drifted = fd.Score >= fd.Threshold
 	case MethodJensenShannon:

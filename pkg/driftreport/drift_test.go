@@ -108,9 +108,6 @@ func TestCompareRules(t *testing.T) {
 		{"override misfit", cats(500, 1, map[string]float64{"a": 1}), cats(500, 2, map[string]float64{"a": 1}), Options{Features: map[string]Rule{"x": {Method: MethodKS}}}, KindCategorical, MethodChi2, false, false},
 		// Numbers on one side and strings on the other: categories, noted.
 		{"mixed types", []float64{1, 2, 2, 3}, []string{"1", "2", "2", "x"}, Options{}, KindCategorical, MethodChi2, false, true},
-		// A constant reference: Wasserstein over the floor of the standard
-		// deviation, a finite score.
-		{"constant reference", slices.Repeat([]float64{7}, 2000), normals(2000, 2, 7, 1), Options{}, KindNumerical, MethodWasserstein, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -494,5 +491,35 @@ func mustCleanJSON(tb testing.TB, r Report) {
 		if strings.Contains(s, bad) {
 			tb.Fatalf("JSON holds %s: %s", bad, s)
 		}
+	}
+}
+
+// TestConstantReference checks a reference feature with one value: its
+// score is the raw Wasserstein distance (not the distance over MinStd,
+// which made 0.8 read as 800), and the note says so.
+func TestConstantReference(t *testing.T) {
+	cur := normals(2000, 2, 7, 1)
+	ref := mustDataset(t, map[string]any{"x": slices.Repeat([]float64{7}, 2000)})
+	r := Compare(ref, mustDataset(t, map[string]any{"x": cur}), Options{})
+	fd := r.Features["x"]
+	if fd.Method != MethodWasserstein || fd.Wasserstein == nil {
+		t.Fatalf("got %+v", fd)
+	}
+	// Against a point mass, the distance is the mean absolute deviation.
+	var want float64
+	for _, v := range cur {
+		want += math.Abs(v - 7)
+	}
+	want /= float64(len(cur))
+	if math.Abs(*fd.Wasserstein-want) > 1e-9 || fd.Score != *fd.Wasserstein {
+		t.Errorf("wasserstein %g score %g, want both %g", *fd.Wasserstein, fd.Score, want)
+	}
+	if !fd.Drifted || fd.Note != NoteConstantReference {
+		t.Errorf("drifted %v note %q", fd.Drifted, fd.Note)
+	}
+	// The same constant on both sides is no drift.
+	same := Compare(ref, mustDataset(t, map[string]any{"x": slices.Repeat([]float64{7}, 500)}), Options{})
+	if fd := same.Features["x"]; fd.Drifted || fd.Score != 0 {
+		t.Errorf("constant against itself: %+v", fd)
 	}
 }
