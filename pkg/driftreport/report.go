@@ -19,6 +19,9 @@ type Report struct {
 	Features   map[string]FeatureDrift `json:"features"`
 	Prediction *FeatureDrift           `json:"prediction,omitempty"`
 	Confidence *ConfidenceDrift        `json:"confidence,omitempty"`
+	// EstimatedPerformance is set for classifiers (a class prediction)
+	// that send confidence.
+	EstimatedPerformance *EstimatedPerformance `json:"estimated_performance,omitempty"`
 	// DriftShare is the share of compared features that drifted.
 	DriftShare float64 `json:"drift_share"`
 	// DatasetDrifted is true when DriftShare reaches the threshold.

@@ -556,6 +556,8 @@ func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), b
 	}
 	r := driftreport.Compare(ref, cur, s.opts)
 	r.Version = version
+	// Drift reads no labels, so the estimate is never calibrated here.
+	r.EstimatedPerformance = estimatePerformance(ref, cur, nil)
 	r.Reference.Source = source
 	return r, learn, true
 }
