@@ -45,7 +45,7 @@ func run(t *testing.T, n int, incident func(int) bool, timing Timing, arrive fun
 			g.Add(a, at, timing)
 		}
 	}
-	timers(arrive(n-1).Add(24 * time.Hour))
+	timers(arrive(n - 1).Add(24 * time.Hour))
 	return out
 }
 
