@@ -2,12 +2,9 @@ package alert
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -74,6 +71,10 @@ func loadGroups(ctx context.Context, state jetstream.KeyValue) (map[string]*aler
 		if g.Sinks == nil {
 			g.Sinks = map[string]alerting.SinkLog{}
 		}
+		if g.Clock.IsZero() && !g.NextFlush.IsZero() {
+			// Stored before groups had a clock: its times are wall times.
+			g.Clock, g.ClockWall = time.Now().UTC(), time.Now().UTC()
+		}
 		groups[model] = &g
 	}
 	return groups, nil
@@ -139,13 +140,14 @@ func (d *dispatcher) run(ctx context.Context) error {
 	}
 }
 
-// nextFlush returns the wait until the earliest group is due.
+// nextFlush returns the wall-time wait until the earliest group is due
+// with no further event (its clock then runs on wall time).
 func (d *dispatcher) nextFlush() time.Duration {
 	next := time.Hour
 	now := d.s.now()
 	for _, g := range d.groups {
-		if !g.NextFlush.IsZero() {
-			next = min(next, max(g.NextFlush.Sub(now), 0))
+		if due := g.WallDue(d.timing); !due.IsZero() {
+			next = min(next, max(due.Sub(now), 0))
 		}
 	}
 	return next
@@ -163,7 +165,15 @@ func (d *dispatcher) handleEvent(ctx context.Context, m jetstream.Msg) {
 		g = alerting.NewGroup(a.Model)
 		d.groups[a.Model] = g
 	}
-	g.Add(a, d.s.now(), d.timing)
+	// The event moves the group's clock to its report's event time: the
+	// flushes a live run would have made before it are made first, so a
+	// backlog gives the notifications a live run would have sent.
+	at := g.Observe(&a, d.s.now(), d.timing)
+	if !d.flush(ctx, g, at) {
+		_ = m.Nak()
+		return
+	}
+	g.Add(a, at, d.timing)
 	if err := d.store(ctx, g); err != nil {
 		_ = m.Nak()
 		return
@@ -198,49 +208,49 @@ func (d *dispatcher) store(ctx context.Context, g *alerting.Group) error {
 	return err
 }
 
+// flushDue flushes the groups whose clock, run on by wall time, reached
+// their next flush.
 func (d *dispatcher) flushDue(ctx context.Context) {
-	now := d.s.now()
-	d.mu.Lock()
-	silenced := d.silenced
-	d.mu.Unlock()
+	wall := d.s.now()
 	models := make([]string, 0, len(d.groups))
 	for model, g := range d.groups {
-		if g.Due(now) {
+		if g.Due(g.Now(wall, d.timing)) {
 			models = append(models, model)
 		}
 	}
 	slices.Sort(models)
 	for _, model := range models {
 		g := d.groups[model]
-		planned := g.NextFlush
-		for _, n := range g.Flush(now, d.timing, d.filters, silenced) {
-			n.ID = notificationID(&n, planned)
-			err := d.s.retry(ctx, "queue notification", func(ctx context.Context) error { return d.queue(ctx, &n) })
-			if err != nil && ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				// Permanent: never a hot loop; keep it for the operator.
-				if d.s.deadLetter(ctx, n.Sink, publishReason(err), n.ID, &n, nil, err, 1) != nil {
-					return
-				}
-			}
-		}
-		if d.store(ctx, g) != nil {
+		if !d.flush(ctx, g, g.Now(wall, d.timing)) || d.store(ctx, g) != nil {
 			return
 		}
 	}
 }
 
-// notificationID is the same for the same flush of the same group, so a
-// flush repeated after a crash is dropped by JetStream as a duplicate.
-func notificationID(n *alerting.Notification, planned time.Time) string {
-	h := sha256.New()
-	h.Write([]byte(n.Sink + "\x00" + n.Model + "\x00" + strconv.FormatInt(planned.UnixNano(), 10)))
-	for _, a := range n.Alerts {
-		h.Write([]byte("\x00" + a.Fingerprint + ":" + a.Status))
+// flush makes the flushes of group g due by its clock reading at and
+// queues their notifications, in order. It returns false when ctx ended
+// first: the store still holds g as it was, so a restart makes the same
+// flushes again, and their notification IDs make JetStream drop the repeats.
+func (d *dispatcher) flush(ctx context.Context, g *alerting.Group, at time.Time) bool {
+	if !g.Due(at) {
+		return true
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	d.mu.Lock()
+	silenced := d.silenced
+	d.mu.Unlock()
+	for _, n := range g.Advance(at, d.s.now(), d.timing, d.filters, silenced) {
+		err := d.s.retry(ctx, "queue notification", func(ctx context.Context) error { return d.queue(ctx, &n) })
+		if err != nil && ctx.Err() != nil {
+			return false
+		}
+		if err != nil {
+			// Permanent: never a hot loop; keep it for the operator.
+			if d.s.deadLetter(ctx, n.Sink, publishReason(err), n.ID, &n, nil, err, 1) != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // queue publishes n for its sink, cut to fit in one message (see bound).
