@@ -22,12 +22,23 @@
 //     set, actual = (label == PositiveClass) and predicted = (score >=
 //     Threshold) count toward accuracy; without it, a label that parses as
 //     a number is taken as that number, and any other is not compared.
+//
+// Beside the realised accuracy, a report carries the accuracy CBPE
+// (pkg/cbpe) would have estimated for the same predictions before their
+// labels came: the mean confidence of the labelled class-label predictions
+// that sent one, as the drift report's estimated_performance takes it
+// (uncalibrated). It is not calibrated on the labels it sits beside: an
+// isotonic fit keeps the mean of what it is fitted on, so a calibration on
+// these labels would give back the realised accuracy and tell nothing of
+// how far to trust the estimate.
 package quality
 
 import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/lookout-ml/lookout/pkg/cbpe"
 )
 
 // DefaultThreshold is the default score at or above which a numeric
@@ -63,6 +74,10 @@ type Prediction struct {
 	Role  string
 	Value Value
 	Time  time.Time
+	// Confidence is the prediction's confidence in its predicted class,
+	// meaningful only when HasConfidence.
+	Confidence    float64
+	HasConfidence bool
 }
 
 // Pair is one feedback event joined with one of its predictions.
@@ -96,6 +111,13 @@ type Metrics struct {
 	MAE             *float64 `json:"mae,omitempty"`
 	RMSE            *float64 `json:"rmse,omitempty"`
 	RegressionCount int      `json:"regression_count"`
+	// EstimatedAccuracy is CBPE's estimate for the
+	// EstimatedAccuracyCount labelled class-label predictions with a
+	// confidence that were compared as classes (so counted in
+	// AccuracyCount too): the mean confidence, uncalibrated (see the
+	// package comment).
+	EstimatedAccuracy      *float64 `json:"estimated_accuracy,omitempty"`
+	EstimatedAccuracyCount int      `json:"estimated_accuracy_count"`
 	// HelpfulRate is the share of the HelpfulCount "was this helpful?"
 	// answers that said yes.
 	HelpfulRate  *float64 `json:"helpful_rate,omitempty"`
@@ -130,22 +152,30 @@ type Report struct {
 	Roles map[string]Metrics `json:"roles"`
 }
 
+// uncalibrated is the estimator of estimated_accuracy: confidence taken
+// as the probability of being right (see the package comment).
+var uncalibrated = cbpe.Uncalibrated()
+
 // RoleProduction is the role of a prediction that names none.
 const RoleProduction = "production"
 
 // sums accumulates the figures behind one Metrics.
 type sums struct {
 	feedback, labelled, helpfulN   int
-	accN, accOK, regN              int
+	accN, accOK, regN, estN        int
+	estSum                         float64
 	absErr, sqErr, helpfulYes, dly float64
 	dlyN                           int
 }
 
 func (s *sums) metrics() Metrics {
-	m := Metrics{Feedback: s.feedback, Labelled: s.labelled, AccuracyCount: s.accN, RegressionCount: s.regN, HelpfulCount: s.helpfulN}
+	m := Metrics{Feedback: s.feedback, Labelled: s.labelled, AccuracyCount: s.accN, EstimatedAccuracyCount: s.estN, RegressionCount: s.regN, HelpfulCount: s.helpfulN}
 	ratio := func(a, b float64) *float64 { r := a / b; return &r }
 	if s.accN > 0 {
 		m.Accuracy = ratio(float64(s.accOK), float64(s.accN))
+	}
+	if s.estN > 0 {
+		m.EstimatedAccuracy = ratio(s.estSum, float64(s.estN))
 	}
 	if s.regN > 0 {
 		m.MAE = ratio(s.absErr, float64(s.regN))
@@ -276,6 +306,12 @@ func (s *sums) add(p Pair, opts Options) {
 		s.accN++
 		if correct {
 			s.accOK++
+		}
+		// CBPE estimates classifiers (a class-label prediction), as the
+		// drift report does.
+		if p.Prediction.Value.IsText && p.Prediction.HasConfidence {
+			s.estN++
+			s.estSum += uncalibrated.Probability(p.Prediction.Confidence)
 		}
 	}
 	if regression {

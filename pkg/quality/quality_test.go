@@ -3,6 +3,7 @@ package quality
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,5 +165,69 @@ func TestWindowRoles(t *testing.T) {
 	}
 	if *r.Accuracy != 2.0/3 {
 		t.Fatalf("accuracy %v, want 2/3", *r.Accuracy)
+	}
+}
+
+// TestEstimatedAccuracy: estimated_accuracy is the mean confidence of the
+// labelled class-label predictions that have one, per window, version and
+// role, with its count; a prediction without confidence, a numeric score,
+// feedback without a label and a label that could not be compared are
+// left out; a window with none has no estimate (absent from the JSON).
+func TestEstimatedAccuracy(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	pred := func(version, role string, v Value, conf float64, has bool) Prediction {
+		return Prediction{Version: version, Role: role, Value: v, Confidence: conf, HasConfidence: has, Time: t0}
+	}
+	stay, churn := Text("stay"), Text("churn")
+	w := NewWindow(Options{})
+	// Counted: v1 production 0.9 (right) and 0.6 (wrong); v2 canary 0.7 (right).
+	w.Add(Pair{Prediction: pred("v1", "", churn, 0.9, true), Label: &churn}, t0)
+	w.Add(Pair{Prediction: pred("v1", "production", churn, 0.6, true), Label: &stay}, t0)
+	w.AddRelated(Pair{Prediction: pred("v2", "canary", stay, 0.7, true), Label: &stay}, t0)
+	// Left out: no confidence; a score; no label; a confidence of 0 without HasConfidence.
+	w.Add(Pair{Prediction: pred("v1", "", churn, 0, false), Label: &churn}, t0)
+	w.Add(Pair{Prediction: pred("v1", "", Number(0.8), 0.8, true), Label: ptr(Number(1))}, t0)
+	w.Add(Pair{Prediction: pred("v1", "", churn, 0.1, true), Helpful: ptr(true)}, t0)
+	r := w.Report("churn")
+
+	check := func(name string, m Metrics, want float64, n int) {
+		t.Helper()
+		if m.EstimatedAccuracyCount != n {
+			t.Errorf("%s: estimated_accuracy_count %d, want %d", name, m.EstimatedAccuracyCount, n)
+		}
+		if m.EstimatedAccuracy == nil || math.Abs(*m.EstimatedAccuracy-want) > 1e-12 {
+			t.Errorf("%s: estimated_accuracy %v, want %v", name, m.EstimatedAccuracy, want)
+		}
+	}
+	check("window", r.Metrics, (0.9+0.6+0.7)/3, 3)
+	check("v1", r.Versions["v1"], (0.9+0.6)/2, 2)
+	check("v2", r.Versions["v2"], 0.7, 1)
+	check("production", r.Roles["production"], (0.9+0.6)/2, 2)
+	check("canary", r.Roles["canary"], 0.7, 1)
+	// Beside it, the realised accuracy of a superset: 5 compared, 4 right.
+	if r.AccuracyCount != 5 || r.Accuracy == nil || *r.Accuracy != 4.0/5 {
+		t.Errorf("accuracy %v of %d, want 0.8 of 5", *r.Accuracy, r.AccuracyCount)
+	}
+
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["estimated_accuracy_count"] != 3.0 || math.Abs(got["estimated_accuracy"].(float64)-2.2/3) > 1e-12 {
+		t.Errorf("JSON estimated_accuracy %v of %v", got["estimated_accuracy"], got["estimated_accuracy_count"])
+	}
+
+	empty := NewWindow(Options{})
+	empty.Add(Pair{Prediction: pred("v1", "", Number(0.8), 0.8, true), Label: ptr(Number(1))}, t0)
+	er := empty.Report("churn")
+	if er.EstimatedAccuracy != nil || er.EstimatedAccuracyCount != 0 {
+		t.Errorf("no class predictions: estimated_accuracy %v of %d, want none", er.EstimatedAccuracy, er.EstimatedAccuracyCount)
+	}
+	if b, _ := json.Marshal(er); strings.Contains(string(b), `"estimated_accuracy"`) {
+		t.Errorf("no class predictions: JSON %s has estimated_accuracy", b)
 	}
 }
