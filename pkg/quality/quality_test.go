@@ -206,7 +206,7 @@ func TestEstimatedAccuracy(t *testing.T) {
 	check("canary", r.Roles["canary"], 0.7, 1)
 	// Beside it, the realised accuracy of a superset: 5 compared, 4 right.
 	if r.AccuracyCount != 5 || r.Accuracy == nil || *r.Accuracy != 4.0/5 {
-		t.Errorf("accuracy %v of %d, want 0.8 of 5", *r.Accuracy, r.AccuracyCount)
+		t.Errorf("accuracy %v of %d, want 0.8 of 5", fmtPtr(r.Accuracy), r.AccuracyCount)
 	}
 
 	b, err := json.Marshal(r)
@@ -230,4 +230,12 @@ func TestEstimatedAccuracy(t *testing.T) {
 	if b, _ := json.Marshal(er); strings.Contains(string(b), `"estimated_accuracy"`) {
 		t.Errorf("no class predictions: JSON %s has estimated_accuracy", b)
 	}
+}
+
+// fmtPtr shows a *float64 as its number, or nil.
+func fmtPtr(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
