@@ -423,6 +423,11 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	}
 	pred := quality.Prediction{Version: p.GetVersion(), Role: p.GetRole(), Time: event.Time(p)}
 	pred.Value, _ = toValue(p.GetPrediction())
+	// Kept for the report's estimated_accuracy (CBPE) beside the realised
+	// one.
+	if p.Confidence != nil {
+		pred.Confidence, pred.HasConfidence = p.GetConfidence(), true
+	}
 	model, id, req := p.GetModel(), p.GetId(), p.GetRequestId()
 	if n := s.idx.put(model, id, req, pred, meta.Sequence.Stream, meta.Timestamp); n > 0 {
 		s.metrics.evicted.WithLabelValues("max_predictions").Add(float64(n))
