@@ -245,7 +245,7 @@ func (e *Evaluator) Evaluate(source, model, subject string, r Report, now time.T
 		}
 		clear(e.seen)
 		c.field.Each(r, func(key string, v any) {
-			holds := c.holds(v)
+			holds := c.holds(c.compared(r, key, v))
 			fp := e.fingerprint(c, model, key, version)
 			e.seen[fp] = true
 			st := e.states[fp]
@@ -334,6 +334,9 @@ func (e *Evaluator) miss(c *compiled, st *State, r Report, key, subject string, 
 // numbers returns the alert's value and threshold as shown.
 func (c *compiled) numbers(r Report, key string) (value, threshold *float64) {
 	if v, ok := c.value.Lookup(r, key); ok {
+		if c.Value == "" {
+			v = c.compared(r, key, v)
+		}
 		if f, ok := number(v); ok {
 			value = &f
 		}

@@ -31,6 +31,9 @@ const (
 	RuleCanaryRollback  = "canary_rollback"
 	RuleRejectionRate   = "rejection_rate"
 	RuleNoData          = "no_data"
+	// RuleEstimatedAccuracyDrop fires when CBPE's estimated accuracy of a
+	// window fell more than 0.05 below the reference's.
+	RuleEstimatedAccuracyDrop = "estimated_accuracy_drop"
 )
 
 // Rule says when an alert fires: a report field compared with a
@@ -51,8 +54,14 @@ type Rule struct {
 	// Threshold is a number, a boolean (true is 1) or a string (== and !=
 	// only).
 	Threshold any `yaml:"threshold" json:"threshold"`
+	// Minus is the path of a number subtracted from Field's before the
+	// comparison ("estimated_performance.accuracy" under
+	// "estimated_performance.reference_accuracy" is the drop), so a rule
+	// can compare a difference the report does not carry; a "*" stands for
+	// Field's key. Either missing or not a number, the rule does not hold.
+	Minus string `yaml:"minus" json:"minus,omitempty"`
 	// Value is the path of the number shown as the alert's value (default:
-	// Field).
+	// Field, less Minus).
 	Value string `yaml:"value" json:"value,omitempty"`
 	// ThresholdField is the path of the number shown as the alert's
 	// threshold (default: Threshold when it is a number).
@@ -118,6 +127,11 @@ func DefaultRules() []Rule {
 			Summary:  `{{.Value}} of input rejected ({{.Get "rejected"}} of {{.Get "total"}}) in window {{.Window}}, above {{.Threshold}}`,
 		},
 		{
+			Name: RuleEstimatedAccuracyDrop, Source: SourceDrift, Field: "estimated_performance.reference_accuracy",
+			Minus: "estimated_performance.accuracy", Op: ">", Threshold: 0.05, Severity: SeverityWarning,
+			Summary: `estimated accuracy (cbpe) {{.Get "estimated_performance.accuracy"}} is {{.Value}} below the reference's {{.Get "estimated_performance.reference_accuracy"}}, more than {{.Threshold}}, in window {{.Window}}`,
+		},
+		{
 			Name: RuleNoData, Source: SourceActivity, Field: "silent_seconds", Op: ">", Threshold: 600.0,
 			Severity: SeverityCritical, Resolve: 1,
 			Summary: `no predictions for {{.Get "silent"}} (last at {{.Get "last_seen"}})`,
@@ -144,6 +158,7 @@ func MergeRules(base, user []Rule) []Rule {
 		set(&r.Source, u.Source)
 		set(&r.Field, u.Field)
 		set(&r.Op, u.Op)
+		set(&r.Minus, u.Minus)
 		set(&r.Value, u.Value)
 		set(&r.ThresholdField, u.ThresholdField)
 		set(&r.Label, u.Label)
@@ -172,13 +187,13 @@ var ErrRule = errors.New("invalid rule")
 // compiled is a rule ready to evaluate.
 type compiled struct {
 	Rule
-	field, value, thresholdField Path
-	op                           string
-	num                          float64 // threshold as a number, when numeric
-	str                          string  // threshold as a string, when not
-	numeric                      bool
-	shownThreshold               *float64
-	summary                      *template.Template
+	field, minus, value, thresholdField Path
+	op                                  string
+	num                                 float64 // threshold as a number, when numeric
+	str                                 string  // threshold as a string, when not
+	numeric                             bool
+	shownThreshold                      *float64
+	summary                             *template.Template
 }
 
 func compile(r Rule) (*compiled, error) {
@@ -198,6 +213,11 @@ func compile(r Rule) (*compiled, error) {
 	if c.field, err = ParsePath(r.Field); err != nil {
 		return fail("field: %v", err)
 	}
+	if r.Minus != "" {
+		if c.minus, err = ParsePath(r.Minus); err != nil {
+			return fail("minus: %v", err)
+		}
+	}
 	if r.Value != "" {
 		if c.value, err = ParsePath(r.Value); err != nil {
 			return fail("value: %v", err)
@@ -210,8 +230,8 @@ func compile(r Rule) (*compiled, error) {
 			return fail("threshold_field: %v", err)
 		}
 	}
-	if (c.value.Wildcard() || c.thresholdField.Wildcard()) && !c.field.Wildcard() {
-		return fail("value or threshold_field has * but field has not")
+	if (c.value.Wildcard() || c.thresholdField.Wildcard() || c.minus.Wildcard()) && !c.field.Wildcard() {
+		return fail("value, threshold_field or minus has * but field has not")
 	}
 	switch r.Op {
 	case ">", ">=", "<", "<=", "==", "!=":
@@ -238,6 +258,9 @@ func compile(r Rule) (*compiled, error) {
 		if _, isBool := t.(bool); !isBool {
 			c.shownThreshold = &f
 		}
+	}
+	if !c.numeric && !c.minus.IsZero() {
+		return fail("minus takes a numeric threshold")
 	}
 	if !c.numeric && r.Op != "==" && r.Op != "!=" {
 		return fail("a string threshold takes == or != only")
@@ -268,6 +291,24 @@ func compile(r Rule) (*compiled, error) {
 		return fail("summary: %v", err)
 	}
 	return c, nil
+}
+
+// compared returns the value the rule compares for key: v, Field's value,
+// less Minus's when the rule has one (nil unless both are numbers).
+func (c *compiled) compared(r Report, key string, v any) any {
+	if c.minus.IsZero() {
+		return v
+	}
+	a, ok := number(v)
+	if !ok {
+		return nil
+	}
+	m, _ := c.minus.Lookup(r, key)
+	b, ok := number(m)
+	if !ok {
+		return nil
+	}
+	return a - b
 }
 
 func boolNum(b bool) float64 {
