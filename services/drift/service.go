@@ -639,14 +639,14 @@ func (s *Service) reference(m *modelState, w *window) (ref *driftreport.Dataset,
 			f()
 		}
 	}
-	// A window rebuilt after a restart that came after its reference was
-	// stored is the reference too, read back: its span names it.
-	if m.featureRef == w.features || m.featureSrc == "first window "+w.span() {
+	// Identity, not the span: windows of events without distinct times
+	// share one span.
+	if m.featureRef == w.features {
 		return nil, "", learn, true
 	}
 	source = m.featureSrc
 	switch {
-	case outSelf || m.versionSrc[version] == fmt.Sprintf("version %s: first window %s", version, w.span()):
+	case outSelf:
 		source += "; prediction and confidence: version " + version + " learned from this window, compared from its next window"
 		outRef = nil
 	case outRef != nil:
