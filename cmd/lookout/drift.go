@@ -15,7 +15,7 @@ import (
 func init() {
 	register(command{
 		name:  "drift",
-		usage: "--reference REF --current CUR [--json]   offline drift report (Parquet, archive folders, CSV); exit 0 with or without drift",
+		usage: "--reference REF --current CUR [--role R] [--json]   offline drift report (Parquet, archive folders, CSV, JSON lines); exit 0 with or without drift",
 		run:   driftCommand,
 	})
 }
@@ -24,23 +24,26 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("drift", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		refPath, curPath, model, configPath, format string
-		asJSON                                      bool
-		sampleCap                                   int
+		refPath, curPath, model, configPath, format, role string
+		asJSON                                            bool
+		sampleCap                                         int
 	)
-	fs.StringVar(&refPath, "reference", "", "reference data `path`: a Parquet file, an archive folder, or a CSV file with a header")
+	fs.StringVar(&refPath, "reference", "", "reference data `path`: a Parquet file, an archive folder, a CSV file with a header, or JSON lines of prediction events")
 	fs.StringVar(&curPath, "current", "", "current data `path`, as --reference")
 	fs.BoolVar(&asJSON, "json", false, "print the drift report as JSON (the contract's shape) instead of a table")
 	fs.StringVar(&model, "model", "", "keep only this `model`'s rows (archive folders and CSV with a model column); also names the report's model")
 	fs.StringVar(&configPath, "config", "", "YAML configuration `file`: its drift.rules and drift.confidence apply")
-	fs.StringVar(&format, "format", "", "input `format` of both paths: csv or parquet (default: from each path)")
+	fs.StringVar(&format, "format", "", "input `format` of both paths: csv, parquet or jsonl (default: from each path)")
+	fs.StringVar(&role, "role", event.RoleProduction, "keep only the rows of this `role` (production, canary or shadow; a row without one is production), so that an archive of a canary rollout is one model's rows; \"all\" keeps every row")
 	fs.IntVar(&sampleCap, "sample-cap", driftreport.DefaultSampleCap, "values kept per feature before sampling uniformly (bounds memory)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: lookout drift --reference REF --current CUR [--json] [--model M]")
+		fmt.Fprintln(fs.Output(), "Usage: lookout drift --reference REF --current CUR [--json] [--model M] [--role R]")
 		fmt.Fprintln(fs.Output(), "\nCompares CUR with REF, feature by feature, and prints the drift report. In a CSV file,")
 		fmt.Fprintln(fs.Output(), "prediction and confidence are those fields; id, request_id, model, version, role, ts and")
-		fmt.Fprintln(fs.Output(), "latency_ms are metadata; every other column is a feature, numerical when every value is a")
-		fmt.Fprintln(fs.Output(), "number, else categorical (an empty cell is null). The exit code is 0 whether or not drift")
+		fmt.Fprintln(fs.Output(), "latency_ms are metadata; every other column is a feature, numerical when most values are")
+		fmt.Fprintln(fs.Output(), "numbers (the other values are counted as type mismatches), else categorical (an empty cell")
+		fmt.Fprintln(fs.Output(), "is null). A prediction column with any text holds class labels, as prediction_label does.")
+		fmt.Fprintln(fs.Output(), "JSON lines are prediction events as published. The exit code is 0 whether or not drift")
 		fmt.Fprintln(fs.Output(), "is found; 1 for unreadable input, 2 for a wrong call.")
 		fmt.Fprintln(fs.Output())
 		fs.PrintDefaults()
@@ -58,11 +61,18 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if model != "" && !event.IsValidModel(model) {
 		return fmt.Errorf("%w: --model %q is not a valid model name (letters, digits, '-' and '_')", errUsage, model)
 	}
+	switch role {
+	case event.RoleProduction, event.RoleCanary, event.RoleShadow:
+	case "all":
+		role = ""
+	default:
+		return fmt.Errorf("%w: --role %q: want production, canary, shadow or all", errUsage, role)
+	}
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	opts := dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model, Format: format}
+	opts := dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model, Role: role, Format: format}
 	ref, cur, _, curInfo, err := loadPair(ctx, refPath, curPath, opts)
 	if err != nil {
 		return err

@@ -17,9 +17,15 @@ import (
 // CSV columns with a meaning of their own; every other column is a feature.
 const (
 	colPrediction = "prediction"
-	colConfidence = "confidence"
-	colModel      = "model"
-	colTS         = "ts"
+	// colPredictionValue and colPredictionLabel are the archive's names
+	// (a CSV exported from it): a number, and a class label that is a
+	// category whatever its text.
+	colPredictionValue = "prediction_value"
+	colPredictionLabel = "prediction_label"
+	colConfidence      = "confidence"
+	colModel           = "model"
+	colTS              = "ts"
+	colRole            = "role"
 )
 
 // metadataColumns are read past: they describe a row, they are not
@@ -33,12 +39,15 @@ var metadataColumns = map[string]bool{
 type csvColumn struct {
 	name    string
 	role    string // "feature", "prediction", "confidence", "model" or "" (skipped)
-	numeric bool   // every non-empty cell is a finite number
+	numeric bool   // a feature: most non-empty cells are finite numbers; else every one is
+	// numbers and texts count the non-empty cells that are and are not
+	// finite numbers.
+	numbers, texts int
 }
 
 // loadCSV reads a CSV file with a header in two passes: the first decides
-// which columns are numerical (every non-empty cell a finite number), the
-// second adds the rows. An empty cell is a null.
+// which columns are numerical (csvColumn.decide), the second adds the
+// rows. An empty cell is a null.
 func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) error {
 	cols, err := scanCSV(path, opts)
 	if err != nil {
@@ -55,13 +64,15 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 	}
 	// Features in name order, as driftreport.Dataset.Add takes them.
 	order := sortedFeatureIndexes(cols)
-	modelCol, tsCol := -1, -1
+	modelCol, tsCol, roleCol := -1, -1, -1
 	for i, c := range cols {
 		switch c.name {
 		case colModel:
 			modelCol = i
 		case colTS:
 			tsCol = i
+		case colRole:
+			roleCol = i
 		}
 	}
 	feature := make([]*driftreport.Column, len(cols))
@@ -82,6 +93,9 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 		if opts.Model != "" && modelCol >= 0 && rec[modelCol] != opts.Model {
 			continue
 		}
+		if roleCol >= 0 && !opts.keepRole(strings.TrimSpace(rec[roleCol])) {
+			continue
+		}
 		d.Rows++
 		if tsCol >= 0 {
 			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(rec[tsCol])); err == nil {
@@ -95,6 +109,11 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 		for i, c := range cols {
 			switch c.role {
 			case colPrediction:
+				// One prediction per row: the first non-empty one of
+				// prediction, prediction_value and prediction_label.
+				if havePrediction || strings.TrimSpace(rec[i]) == "" {
+					continue
+				}
 				havePrediction = true
 				addCell(d.Prediction, rec[i], c.numeric)
 			case colConfidence:
@@ -139,7 +158,7 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 	}
 	cols := make([]csvColumn, len(header))
 	seen := map[string]bool{}
-	modelCol := -1
+	modelCol, roleCol := -1, -1
 	for i, name := range header {
 		name = strings.TrimSpace(name)
 		if i == 0 {
@@ -154,7 +173,9 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 		seen[name] = true
 		c := csvColumn{name: name, role: "feature", numeric: true}
 		switch {
-		case name == colPrediction:
+		case name == colPrediction, name == colPredictionValue:
+			c.role = colPrediction
+		case name == colPredictionLabel:
 			c.role = colPrediction
 		case name == colConfidence:
 			c.role = colConfidence
@@ -163,12 +184,18 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 			modelCol = i
 		case metadataColumns[name]:
 			c.role = ""
+			if name == colRole {
+				roleCol = i
+			}
 		}
 		cols[i] = c
 	}
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
+			for i := range cols {
+				cols[i].decide()
+			}
 			return cols, nil
 		}
 		if err != nil {
@@ -177,18 +204,39 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 		if opts.Model != "" && modelCol >= 0 && rec[modelCol] != opts.Model {
 			continue
 		}
+		if roleCol >= 0 && !opts.keepRole(strings.TrimSpace(rec[roleCol])) {
+			continue
+		}
 		for i := range cols {
-			if !cols[i].numeric {
-				continue
-			}
 			cell := strings.TrimSpace(rec[i])
 			if cell == "" {
 				continue
 			}
 			if v, err := strconv.ParseFloat(cell, 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				cols[i].numeric = false
+				cols[i].texts++
+			} else {
+				cols[i].numbers++
 			}
 		}
+	}
+}
+
+// decide sets whether a column is numerical once every cell was counted. A
+// feature is numerical when most of its cells are numbers, the others
+// stray texts (see driftreport.Column); text-majority, every cell is a
+// category as written ("007" stays "007"). A prediction column is
+// numerical only when every cell is a number: any text makes it a column
+// of class labels, as a label prediction is in the archive
+// (prediction_label), numbers like "1" and "0" included; a
+// prediction_label column is labels whatever its cells.
+func (c *csvColumn) decide() {
+	switch {
+	case c.name == colPredictionLabel:
+		c.numeric = false
+	case c.role == colPrediction:
+		c.numeric = c.texts == 0
+	default:
+		c.numeric = c.numbers > c.texts || c.texts == 0
 	}
 }
 
@@ -201,9 +249,12 @@ func addCell(c *driftreport.Column, cell string, numeric bool) {
 		return
 	}
 	if numeric {
-		v, _ := strconv.ParseFloat(s, 64) // checked by scanCSV
-		c.AddNumber(v)
-		return
+		if v, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			c.AddNumber(v)
+			return
+		}
+		// A stray text in a numerical feature: the column keeps it
+		// apart and the report counts it as a type mismatch.
 	}
 	c.AddString(s)
 }

@@ -1,10 +1,12 @@
 // Package dataset loads the data sets that drift compares: CSV files with a
-// header, archive Parquet files and archive folders. It also turns
+// header, archive Parquet files, archive folders and JSON lines of
+// prediction events. It also turns
 // prediction events into drift rows, and stores a driftreport.Dataset as bytes
 // (Encode, Decode) so that a reference can be kept in JetStream.
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 const (
 	FormatCSV     = "csv"
 	FormatParquet = "parquet"
+	FormatJSONL   = "jsonl"
 )
 
 // Options configure Load.
@@ -33,10 +36,24 @@ type Options struct {
 	// Model, when set, keeps only that model's rows of an archive (and
 	// of a CSV file with a model column).
 	Model string
-	// Format forces "csv" or "parquet"; empty detects it from the path:
-	// a folder is an archive, *.csv is CSV, *.parquet (or a file starting
-	// with Parquet's magic bytes) is Parquet.
+	// Role, when set, keeps only the rows of that role (production,
+	// canary or shadow; a row without a role is production), so that an
+	// archive of a canary rollout compares one model's rows.
+	Role string
+	// Format forces "csv", "parquet" or "jsonl"; empty detects it from the
+	// path: a folder is an archive, *.csv is CSV, *.parquet (or a file
+	// starting with Parquet's magic bytes) is Parquet, *.jsonl, *.ndjson,
+	// *.json (or a file whose first character is '{') is JSON lines of
+	// prediction events.
 	Format string
+}
+
+// keepRole reports whether a row of role passes the role filter.
+func (o Options) keepRole(role string) bool {
+	if role == "" {
+		role = event.RoleProduction
+	}
+	return o.Role == "" || role == o.Role
 }
 
 // Info describes what Load read.
@@ -82,8 +99,10 @@ func Load(ctx context.Context, path string, opts Options) (*driftreport.Dataset,
 		err = loadCSV(path, d, opts, &info)
 	case FormatParquet:
 		err = loadParquet(ctx, path, d, opts, &info)
+	case FormatJSONL:
+		err = loadJSONL(path, d, opts, &info)
 	default:
-		return nil, info, fmt.Errorf("%s: unknown format %q (csv or parquet)", path, format)
+		return nil, info, fmt.Errorf("%s: unknown format %q (csv, parquet or jsonl)", path, format)
 	}
 	if err != nil {
 		return nil, info, err
@@ -115,15 +134,23 @@ func detect(path, forced string) (string, error) {
 		return FormatCSV, nil
 	case ".parquet", ".parq":
 		return FormatParquet, nil
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "PAR1" {
+	magic := make([]byte, 512)
+	n, _ := io.ReadFull(f, magic)
+	magic = magic[:n]
+	if bytes.HasPrefix(magic, []byte("PAR1")) {
 		return FormatParquet, nil
+	}
+	// A CSV header never starts with '{'; a JSON object always does.
+	if bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(magic, []byte("\ufeff")), " \t\r\n"), []byte("{")) {
+		return FormatJSONL, nil
 	}
 	return FormatCSV, nil
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 )
 
-// encodingVersion changes when the encoded form does.
-const encodingVersion = 1
+// encodingVersion changes when the encoded form does. Version 1 kept a
+// categorical column's numbers as strings; version 2 keeps the numbers and
+// the strings of a column apart, with StringsSeen.
+const encodingVersion = 2
 
 type encodedDataset struct {
 	Version    int
@@ -26,6 +28,7 @@ type encodedColumn struct {
 	Strings     []string
 	Nulls       int
 	Seen        int
+	StringsSeen int
 	Mixed       bool
 }
 
@@ -36,7 +39,7 @@ func encodeColumn(c *driftreport.Column) *encodedColumn {
 	return &encodedColumn{
 		Categorical: c.Kind() == driftreport.KindCategorical,
 		Numbers:     c.Numbers, Strings: c.Strings,
-		Nulls: c.Nulls, Seen: c.Seen, Mixed: c.Mixed,
+		Nulls: c.Nulls, Seen: c.Seen, StringsSeen: c.StringsSeen, Mixed: c.Mixed,
 	}
 }
 
@@ -70,7 +73,7 @@ func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, 
 	if err := gob.NewDecoder(bufio.NewReaderSize(r, 256<<10)).Decode(&e); err != nil {
 		return nil, fmt.Errorf("decode dataset: %w", err)
 	}
-	if e.Version != encodingVersion {
+	if e.Version != encodingVersion && e.Version != 1 {
 		return nil, fmt.Errorf("decode dataset: encoding version %d, want %d", e.Version, encodingVersion)
 	}
 	d := driftreport.NewDataset(opts)
@@ -80,16 +83,17 @@ func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, 
 		cap = driftreport.DefaultSampleCap
 	}
 	restore := func(dst *driftreport.Column, ec *encodedColumn) {
-		if ec.Categorical {
-			for _, s := range ec.Strings {
-				dst.AddString(s)
-			}
-		} else {
-			for _, v := range ec.Numbers {
-				dst.AddNumber(v)
-			}
+		for _, s := range ec.Strings {
+			dst.AddString(s)
 		}
+		dst.AddNumbers(ec.Numbers)
 		dst.Seen = max(ec.Seen, dst.Seen)
+		dst.StringsSeen = ec.StringsSeen
+		if e.Version == 1 && ec.Categorical {
+			// Version 1 turned every value of a categorical column
+			// into a string.
+			dst.StringsSeen = dst.Seen
+		}
 		dst.Nulls, dst.Mixed = ec.Nulls, ec.Mixed
 	}
 	for name, ec := range e.Features {

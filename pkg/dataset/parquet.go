@@ -49,6 +49,9 @@ func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts 
 		}
 		var add Adder
 		err = parquetarchive.ReadFile(ctx, file, ropts, func(p *event.Prediction) error {
+			if !opts.keepRole(p.GetRole()) {
+				return nil
+			}
 			add.Add(d, d, p)
 			info.see(p.GetTsUnixNano())
 			return nil
@@ -97,7 +100,7 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 		}
 		return -1
 	}
-	modelCol, tsCol := index(parquetarchive.ColModel), index(parquetarchive.ColTS)
+	modelCol, tsCol, roleCol := index(parquetarchive.ColModel), index(parquetarchive.ColTS), index(parquetarchive.ColRole)
 	valueCol, labelCol, confCol := index(parquetarchive.ColPredictionValue), index(parquetarchive.ColPredictionLabel), index(parquetarchive.ColConfidence)
 	tsMul := int64(1000)
 	if tsCol >= 0 {
@@ -119,7 +122,7 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 	paths := schema.Columns()
 	groups := pf.RowGroups()
 
-	// Row masks for the model filter (nil: keep every row), and whether
+	// Row masks for the model and role filters (nil: keep every row), and whether
 	// any row has a label prediction.
 	masks := make([][]bool, len(groups))
 	for g, rg := range groups {
@@ -136,17 +139,30 @@ func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) 
 				return false, nil
 			}
 		}
-		if opts.Model == "" || modelCol < 0 {
-			continue
-		}
 		var mask []bool
 		all := true
-		if err := eachValue(rg.ColumnChunks()[modelCol], func(v parquet.Value) {
-			keep := string(v.ByteArray()) == opts.Model
-			all = all && keep
-			mask = append(mask, keep)
-		}); err != nil {
-			return false, fmt.Errorf("%s: %w", path, err)
+		filter := func(col int, keep func(string) bool) error {
+			i := 0
+			return eachValue(rg.ColumnChunks()[col], func(v parquet.Value) {
+				k := keep(string(v.ByteArray()))
+				if i == len(mask) {
+					mask = append(mask, k)
+				} else {
+					mask[i] = mask[i] && k
+				}
+				all = all && k
+				i++
+			})
+		}
+		if opts.Model != "" && modelCol >= 0 {
+			if err := filter(modelCol, func(m string) bool { return m == opts.Model }); err != nil {
+				return false, fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		if opts.Role != "" && roleCol >= 0 {
+			if err := filter(roleCol, opts.keepRole); err != nil {
+				return false, fmt.Errorf("%s: %w", path, err)
+			}
 		}
 		if !all {
 			masks[g] = mask

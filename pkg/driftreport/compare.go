@@ -101,9 +101,11 @@ func (o Options) withDefaults() Options {
 // quality and sampling flag filled in; the caller sets Model, the window's
 // times and the reference's source.
 //
-// A feature is compared when both sides hold at least one value of it. It
-// is numerical when both sides hold numbers, and categorical otherwise
-// (numbers then compared as their decimal strings, with a note). A
+// A feature is compared when both sides hold at least one value of it. Its
+// kind is that of most of the reference's values; values of the other kind
+// are left out and counted in the data quality's type_mismatch_share. When
+// the current window's values are mostly of the other kind, both sides are
+// compared as categories (numbers as their decimal strings), with a note. A
 // feature on one side only, or with no values on one side, is reported
 // in the data-quality part and is not counted in the drift share. Compare
 // may run concurrently on datasets that are not being added to.
@@ -224,7 +226,22 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 
 // compareColumn judges one feature and fills in its data quality. It
 // reports false when the feature cannot be compared.
+//
+// The feature's kind is the reference's (the kind of most of its values),
+// or the current window's when the reference has none. Values of the other
+// kind on either side are strays: counted as type mismatches and left out
+// of the statistics, so that a few strings among numbers do not turn a
+// numerical feature categorical. When most of the current window's values
+// are of the other kind (the feature changed type), every value of both
+// sides is compared as a category, with a note.
 func compareColumn(rc, cc *Column, rule Rule, small bool, opts Options, q *FeatureQuality) (FeatureDrift, bool) {
+	kind := rc.Kind()
+	if rc.Seen == 0 {
+		kind = cc.Kind()
+	}
+	q.TypeMismatches = cc.strays(kind)
+	q.TypeMismatchShare = share(q.TypeMismatches, cc.Seen)
+	q.ReferenceTypeMismatchShare = share(rc.strays(kind), rc.Seen)
 	if rc.Len() == 0 || cc.Len() == 0 {
 		switch {
 		case rc.Len() == 0 && cc.Len() == 0:
@@ -236,16 +253,17 @@ func compareColumn(rc, cc *Column, rule Rule, small bool, opts Options, q *Featu
 		}
 		return FeatureDrift{}, false
 	}
-	mixed := rc.categorical != cc.categorical
-	q.MixedTypes = mixed || rc.Mixed || cc.Mixed
+	flipped := rc.Kind() != cc.Kind()
+	q.MixedTypes = flipped || rc.Mixed || cc.Mixed
 	var fd FeatureDrift
 	var err error
-	if rc.categorical || cc.categorical {
-		fd, err = categorical(rc.strings(), cc.strings(), rule, small, opts, q)
-		if mixed {
-			fd.Note = "numerical on one side and categorical on the other: compared as categories"
-		}
-	} else {
+	switch {
+	case flipped:
+		fd, err = categorical(rc.allStrings(), cc.allStrings(), rule, small, opts, q)
+		fd.Note = "numerical on one side and categorical on the other: compared as categories"
+	case kind == KindCategorical:
+		fd, err = categorical(rc.Strings, cc.Strings, rule, small, opts, q)
+	default:
 		fd, err = numerical(rc.sortedNumbers(), cc.sortedNumbers(), rule, small, opts, q)
 	}
 	if err != nil {
@@ -374,7 +392,7 @@ func categorical(ref, cur []string, rule Rule, small bool, opts Options, q *Feat
 }
 
 func compareConfidence(rc, cc *Column, opts Options) *ConfidenceDrift {
-	if rc == nil || cc == nil || rc.categorical || cc.categorical || rc.Len() == 0 || cc.Len() == 0 {
+	if rc == nil || cc == nil || len(rc.Numbers) == 0 || len(cc.Numbers) == 0 {
 		return nil
 	}
 	ref, cur := rc.sortedNumbers(), cc.sortedNumbers()

@@ -24,38 +24,41 @@ const (
 )
 
 // Column holds the values of one feature (or of the prediction) in a
-// dataset: numbers, or strings for a categorical feature, and a count of
-// nulls. Booleans are the categories "true" and "false". A column that has
-// held numbers becomes categorical, its numbers turned into their decimal
-// strings, when it receives its first string.
+// dataset: its numbers and its strings apart, and a count of nulls.
+// Booleans are the categories "true" and "false". Its kind is that of most
+// of its values (Kind), so that a few stray strings among numbers (or
+// numbers among categories) do not change what the feature is: Compare
+// leaves the strays out of the statistics and counts them as type
+// mismatches.
 //
-// Past its cap a column keeps a uniform random sample of the values it was
-// given (reservoir sampling, Algorithm R), so its memory is bounded; Seen
-// still counts every value.
+// Past its cap each of the two kinds keeps a uniform random sample of the
+// values it was given (reservoir sampling, Algorithm R), so its memory is
+// bounded; Seen and StringsSeen still count every value.
 type Column struct {
-	// Numbers holds the values of a numerical column.
+	// Numbers holds the column's numbers.
 	Numbers []float64
-	// Strings holds the values of a categorical column.
+	// Strings holds the column's strings (categories and booleans).
 	Strings []string
 	// Nulls counts the null values the column was given.
 	Nulls int
 	// Seen counts the non-null values the column was given, including
 	// those the reservoir dropped.
 	Seen int
+	// StringsSeen counts the strings among Seen; the rest are numbers.
+	StringsSeen int
 	// Mixed is true when the column was given both numbers and strings.
 	Mixed bool
 
-	categorical bool
-	cap         int
-	rng         *rand.Rand
+	cap int
+	rng *rand.Rand
 
 	mu     sync.Mutex
 	sorted []float64 // cache of sortFinite(Numbers); nil when stale
 }
 
-// NewColumn returns an empty column that samples above cap values (cap <= 0
-// means DefaultSampleCap) with the random source rng (nil means one seeded
-// with DefaultSeed).
+// NewColumn returns an empty column that samples above cap values of each
+// kind (cap <= 0 means DefaultSampleCap) with the random source rng (nil
+// means one seeded with DefaultSeed).
 func NewColumn(cap int, rng *rand.Rand) *Column {
 	if cap <= 0 {
 		cap = DefaultSampleCap
@@ -66,38 +69,42 @@ func NewColumn(cap int, rng *rand.Rand) *Column {
 	return &Column{cap: cap, rng: rng}
 }
 
-// Kind returns KindCategorical or KindNumerical.
+// NumbersSeen counts the numbers the column was given, including those the
+// reservoir dropped.
+func (c *Column) NumbersSeen() int { return c.Seen - c.StringsSeen }
+
+// Kind returns KindNumerical when most of the column's values are numbers
+// (or it has none), else KindCategorical.
 func (c *Column) Kind() string {
-	if c.categorical {
+	if c.categorical() {
 		return KindCategorical
 	}
 	return KindNumerical
 }
 
+func (c *Column) categorical() bool {
+	return c.StringsSeen > 0 && c.StringsSeen >= c.NumbersSeen()
+}
+
 // Sampled reports whether the column dropped values to keep within its cap.
 func (c *Column) Sampled() bool { return c.Seen > c.Len() }
 
-// Len returns how many values the column holds.
-func (c *Column) Len() int {
-	if c.categorical {
-		return len(c.Strings)
-	}
-	return len(c.Numbers)
-}
+// Len returns how many values the column holds, of either kind.
+func (c *Column) Len() int { return len(c.Numbers) + len(c.Strings) }
 
-// slot returns where the next value goes: an index to append at
-// (== Len()), an index to replace, or -1 to drop it.
-func (c *Column) slot() int {
+// slot returns where the next value of a reservoir that holds n values and
+// was given t goes: an index to append at (== n), an index to replace, or
+// -1 to drop it.
+func (c *Column) slot(t, n int) int {
 	if c.cap <= 0 {
 		c.cap = DefaultSampleCap
 	}
 	if c.rng == nil {
 		c.rng = rand.New(rand.NewPCG(DefaultSeed, DefaultSeed))
 	}
-	t := c.Seen
 	c.Seen++
 	if t < c.cap {
-		return c.Len()
+		return n
 	}
 	j := c.rng.IntN(t + 1)
 	if j < c.cap {
@@ -109,44 +116,22 @@ func (c *Column) slot() int {
 // AddNumber adds a number. A NaN or infinite value counts as a null: the
 // contract rejects them at ingest.
 func (c *Column) AddNumber(v float64) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		c.Nulls++
-		return
-	}
-	if c.categorical {
-		c.Mixed = true
-		c.AddString(formatNumber(v))
-		return
-	}
-	i := c.slot()
-	switch {
-	case i < 0:
-		return
-	case i == len(c.Numbers):
-		c.Numbers = append(c.Numbers, v)
-	default:
-		c.Numbers[i] = v
-	}
-	c.invalidate()
+	c.AddNumbers([]float64{v})
 }
 
-// AddNumbers adds numbers one after the other, as AddNumber does (the same
-// sample for the same random source), but faster: it drops the sort cache
-// once, not once per value.
+// AddNumbers adds numbers one after the other, as AddNumber does, but
+// faster: it drops the sort cache once, not once per value.
 func (c *Column) AddNumbers(xs []float64) {
-	if c.categorical {
-		for _, v := range xs {
-			c.AddNumber(v)
-		}
-		return
-	}
 	changed := false
 	for _, v := range xs {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			c.Nulls++
 			continue
 		}
-		i := c.slot()
+		if c.StringsSeen > 0 {
+			c.Mixed = true
+		}
+		i := c.slot(c.NumbersSeen(), len(c.Numbers))
 		switch {
 		case i < 0:
 			continue
@@ -162,19 +147,13 @@ func (c *Column) AddNumbers(xs []float64) {
 	}
 }
 
-// AddString adds a category. The first string turns a numerical column
-// categorical.
+// AddString adds a category.
 func (c *Column) AddString(s string) {
-	if !c.categorical {
-		if len(c.Numbers) > 0 || c.Seen > 0 {
-			c.Mixed = true
-		}
-		c.categorical = true
-		c.Strings = NumbersAsStrings(c.Numbers)
-		c.Numbers = nil
-		c.invalidate()
+	if c.NumbersSeen() > 0 {
+		c.Mixed = true
 	}
-	i := c.slot()
+	i := c.slot(c.StringsSeen, len(c.Strings))
+	c.StringsSeen++
 	switch {
 	case i < 0:
 	case i == len(c.Strings):
@@ -266,12 +245,18 @@ func (c *Column) sortedNumbers() []float64 {
 	return c.sorted
 }
 
-// strings returns the column's values as categories.
-func (c *Column) strings() []string {
-	if c.categorical {
-		return c.Strings
+// allStrings returns every value the column holds as a category, its
+// numbers as their decimal strings.
+func (c *Column) allStrings() []string {
+	return append(slices.Clip(c.Strings), NumbersAsStrings(c.Numbers)...)
+}
+
+// strays counts the column's values not of kind.
+func (c *Column) strays(kind string) int {
+	if kind == KindCategorical {
+		return c.NumbersSeen()
 	}
-	return NumbersAsStrings(c.Numbers)
+	return c.StringsSeen
 }
 
 // NumbersAsStrings formats numbers as the categories a mixed column uses:

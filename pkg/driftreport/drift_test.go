@@ -446,8 +446,20 @@ func TestColumnAdd(t *testing.T) {
 	if err := c.Add(true); err != nil {
 		t.Fatal(err)
 	}
-	if c.Kind() != KindCategorical || !c.Mixed || !slices.Equal(c.Strings, []string{"1", "2", "2.5", "4", "true"}) {
-		t.Errorf("after bool: %v mixed %v", c.Strings, c.Mixed)
+	// One string among four numbers is a stray: the column stays
+	// numerical and keeps the string apart.
+	if c.Kind() != KindNumerical || !c.Mixed || !slices.Equal(c.Strings, []string{"true"}) || len(c.Numbers) != 4 ||
+		c.Seen != 5 || c.StringsSeen != 1 {
+		t.Errorf("after bool: %+v", c)
+	}
+	for _, v := range []any{"a", "b", "c"} {
+		if err := c.Add(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Four strings and four numbers: no majority of numbers.
+	if c.Kind() != KindCategorical || c.StringsSeen != 4 {
+		t.Errorf("after strings: kind %s %+v", c.Kind(), c)
 	}
 	if err := c.Add([]int{1}); err == nil {
 		t.Error("slice accepted")

@@ -141,6 +141,15 @@ type FeatureQuality struct {
 	// MixedTypes is true when the feature holds numbers on one side (or
 	// in some rows) and strings on the other.
 	MixedTypes bool `json:"mixed_types,omitempty"`
+	// TypeMismatches counts the current values of another type than the
+	// feature's kind (strings in a numerical feature, numbers in a
+	// categorical one); they are left out of the drift figures.
+	// TypeMismatchShare is their share of the current non-null values,
+	// ReferenceTypeMismatchShare the same share in the reference. The
+	// alert rule type_mismatch fires on TypeMismatchShare.
+	TypeMismatches             int     `json:"type_mismatches,omitempty"`
+	TypeMismatchShare          float64 `json:"type_mismatch_share"`
+	ReferenceTypeMismatchShare float64 `json:"reference_type_mismatch_share"`
 	// Skipped says why the feature has no drift figures, when it has none.
 	Skipped string `json:"skipped,omitempty"`
 }

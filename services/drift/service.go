@@ -403,8 +403,8 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 	w := c.Value
 	why := string(c.Reason)
 	start := time.Now()
-	report, learned, ok := s.build(m, w)
-	if ok {
+	report, learned, skipped := s.build(m, w)
+	if skipped == "" {
 		report.Model = m.name
 		report.Window.Start, report.Window.End = w.start(), w.end()
 		if err := s.publish(m.name, w, report); err != nil {
@@ -428,7 +428,7 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 			zap.String("reference", report.Reference.Source), zap.Duration("took", time.Since(start)))
 	} else {
 		s.metrics.unreported.Inc()
-		s.env.Log.Info("drift window closed without a reference to compare with", zap.String("model", m.name),
+		s.env.Log.Info("drift window not reported: "+skipped, zap.String("model", m.name),
 			zap.String("closed_by", why), zap.Int("events", w.rows), zap.Int("late_dropped", c.Late),
 			zap.String("reference_mode", s.cfg.Reference))
 	}
@@ -536,17 +536,30 @@ func (s *Service) publish(model string, w *window, r driftreport.Report) error {
 	})
 }
 
+// Why build reports no window.
+const (
+	skipNoReference = "no reference to compare with"
+	// A window compared with itself says "no drift" by construction: a
+	// report that measures nothing, which a user (and the alert rules,
+	// which would take it as a healthy window) should not see. The window
+	// is the reference; the next one is the first measured.
+	skipIsReference = "the window is the reference (learned from it), not reported against itself"
+)
+
 // build compares a closed window with its model's reference. It returns
-// false when there is nothing to compare with, and a function that stores
-// what the window taught (a learned reference), to call once the window
-// is recorded.
-func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), bool) {
-	ref, source, learn := s.reference(m, w)
+// why it did not (skipIsReference, skipNoReference), or "", and a function
+// that stores what the window taught (a learned reference), to call once
+// the window is recorded.
+func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), string) {
+	ref, source, learn, self := s.reference(m, w)
 	if learn == nil {
 		learn = func() {}
 	}
-	if ref == nil {
-		return driftreport.Report{}, learn, false
+	switch {
+	case self:
+		return driftreport.Report{}, learn, skipIsReference
+	case ref == nil:
+		return driftreport.Report{}, learn, skipNoReference
 	}
 	version := w.dominantVersion()
 	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows}
@@ -559,26 +572,30 @@ func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), b
 	// Drift reads no labels, so the estimate is never calibrated here.
 	r.EstimatedPerformance = estimatePerformance(ref, cur, nil)
 	r.Reference.Source = source
-	return r, learn, true
+	return r, learn, ""
 }
 
 // reference picks the reference of a closed window: features (and, for a
 // pinned reference, everything) plus the prediction and confidence of the
 // window's main version. It returns nil when there is none yet, and a
-// function that stores what the window taught.
-func (s *Service) reference(m *modelState, w *window) (*driftreport.Dataset, string, func()) {
+// function that stores what the window taught. self is true when the
+// features' reference is this window: the first window learned, or a
+// rolling reference with no earlier window. A version's prediction and
+// confidence learned from this window are left out of its comparison
+// (they would be compared with themselves); its next window compares them.
+func (s *Service) reference(m *modelState, w *window) (ref *driftreport.Dataset, source string, learn func(), self bool) {
 	ctx := s.ctx
 	version := w.dominantVersion()
 	if pinned := s.pinned(ctx, m); pinned != nil {
-		return pinned, "pinned: " + m.pinnedInfo.Source, nil
+		return pinned, "pinned: " + m.pinnedInfo.Source, nil, false
 	}
 	switch s.cfg.Reference {
 	case ReferencePinned:
-		return nil, "", nil
+		return nil, "", nil, false
 	case ReferenceRolling:
 		if len(m.history) == 0 {
-			// The first window is its own reference.
-			return s.view(w.features, w.outputs[version], w.rows), "rolling: no earlier window yet; this window (" + w.span() + ")", nil
+			// The first window is the reference of the next.
+			return nil, "", nil, true
 		}
 		var feats, outs []*driftreport.Dataset
 		for _, h := range m.history {
@@ -592,7 +609,7 @@ func (s *Service) reference(m *modelState, w *window) (*driftreport.Dataset, str
 		}
 		src := fmt.Sprintf("rolling: previous %d windows (%s to %s)", len(m.history),
 			m.history[0].start().Format(time.RFC3339), m.history[len(m.history)-1].end().Format(time.RFC3339))
-		return s.view(f, o, f.Rows), src, nil
+		return s.view(f, o, f.Rows), src, nil, false
 	}
 
 	// First window: learned references, kept in the Object Store.
@@ -601,7 +618,7 @@ func (s *Service) reference(m *modelState, w *window) (*driftreport.Dataset, str
 	full := w.rows >= s.cfg.ReferenceMinEvents
 	if m.featureRef == nil {
 		if !full {
-			return nil, "", nil
+			return nil, "", nil, false
 		}
 		m.featureRef, m.featureSrc = w.features, "first window "+w.span()
 		feats := w.features
@@ -611,23 +628,33 @@ func (s *Service) reference(m *modelState, w *window) (*driftreport.Dataset, str
 	if !known {
 		outRef = s.loadVersion(ctx, m, version)
 	}
+	outSelf := false
 	if outRef == nil && full {
-		outRef = w.outputs[version]
+		outRef, outSelf = w.outputs[version], true
 		m.versionRefs[version] = outRef
 		m.versionSrc[version] = fmt.Sprintf("version %s: first window %s", version, w.span())
-		src := m.versionSrc[version]
-		store = append(store, func() { s.storeLearned(m.name, learnedVersionName(m.name, version), src, outRef) })
+		src, learned := m.versionSrc[version], outRef
+		store = append(store, func() { s.storeLearned(m.name, learnedVersionName(m.name, version), src, learned) })
 	}
-	source := m.featureSrc
-	if outRef != nil {
-		source += "; prediction and confidence: " + m.versionSrc[version]
-	}
-	learn := func() {
+	learn = func() {
 		for _, f := range store {
 			f()
 		}
 	}
-	return s.view(m.featureRef, outRef, m.featureRef.Rows), source, learn
+	// Identity, not the span: windows of events without distinct times
+	// share one span.
+	if m.featureRef == w.features {
+		return nil, "", learn, true
+	}
+	source = m.featureSrc
+	switch {
+	case outSelf:
+		source += "; prediction and confidence: version " + version + " learned from this window, compared from its next window"
+		outRef = nil
+	case outRef != nil:
+		source += "; prediction and confidence: " + m.versionSrc[version]
+	}
+	return s.view(m.featureRef, outRef, m.featureRef.Rows), source, learn, false
 }
 
 // view joins features from one dataset with prediction and confidence from

@@ -164,6 +164,46 @@ func waitReports(t *testing.T, js jetstream.JetStream, model string, n int) []dr
 	return got
 }
 
+// pinStable pins a reference of the generator's stable distribution, so
+// that every window is reported (with the default first-window reference,
+// the first window is the reference and is not reported).
+func pinStable(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := context.Background()
+	refs, err := driftsvc.OpenReferences(ctx, js, subjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := driftreport.NewDataset(driftreport.SampleOptions{})
+	g := newGenerator(99)
+	for range 500 {
+		p := g.next()
+		if err := d.Add(driftreport.Row{Features: map[string]any{
+			"age": p.Features["age"].GetNumber(), "income": p.Features["income"].GetNumber(), "plan": p.Features["plan"].GetText(),
+		}, Prediction: p.Prediction.GetNumber(), Confidence: p.Confidence}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := refs.SetPinned(ctx, "churn", "test: stable", d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLearned waits until the service stored the model's learned feature
+// reference: the first window closed.
+func waitLearned(t *testing.T, js jetstream.JetStream, model string) {
+	t.Helper()
+	ctx := context.Background()
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		obs, err := js.ObjectStore(ctx, subjects.StreamName(driftsvc.ReferencesRole))
+		if err != nil {
+			return err
+		}
+		_, err = obs.GetInfo(ctx, "learned."+model+".features")
+		return err
+	})
+}
+
 func drifted(r driftreport.Report) []string {
 	var names []string
 	for name, fd := range r.Features {
@@ -187,20 +227,21 @@ func TestStableThenShift(t *testing.T) {
 	g.publish(t, js, 7000) // three stable windows and half of the fourth
 	g.ageMean = 52         // +1.2 standard deviations
 	g.publish(t, js, 1000)
-	got := waitReports(t, js, "churn", 4)
+	// The first window is the reference: not reported against itself.
+	got := waitReports(t, js, "churn", 3)
 
-	for i, r := range got[:3] {
+	for i, r := range got[:2] {
 		if r.DatasetDrifted || len(drifted(r)) > 0 {
-			t.Errorf("stable window %d: drifted %v (share %v)", i+1, drifted(r), r.DriftShare)
+			t.Errorf("stable window %d: drifted %v (share %v)", i+2, drifted(r), r.DriftShare)
 		}
 		if r.Window.Count != 2000 {
-			t.Errorf("window %d: count %d, want 2000", i+1, r.Window.Count)
+			t.Errorf("window %d: count %d, want 2000", i+2, r.Window.Count)
 		}
 	}
 	if !strings.HasPrefix(got[0].Reference.Source, "first window") {
 		t.Errorf("first report's reference: %q, want the first window", got[0].Reference.Source)
 	}
-	last := got[3]
+	last := got[2]
 	if d := drifted(last); len(d) != 1 || d[0] != "age" {
 		t.Fatalf("shifted window: drifted %v, want [age]", d)
 	}
@@ -212,8 +253,8 @@ func TestStableThenShift(t *testing.T) {
 		t.Errorf("report: model %q, reference count %d, prediction %v, confidence %v",
 			last.Model, last.Reference.Count, last.Prediction, last.Confidence)
 	}
-	if last.Window.Start.IsZero() || !last.Window.End.After(last.Window.Start) || !last.Window.Start.After(got[2].Window.End) {
-		t.Errorf("window times: %v to %v after %v", last.Window.Start, last.Window.End, got[2].Window.End)
+	if last.Window.Start.IsZero() || !last.Window.End.After(last.Window.Start) || !last.Window.Start.After(got[1].Window.End) {
+		t.Errorf("window times: %v to %v after %v", last.Window.Start, last.Window.End, got[1].Window.End)
 	}
 	if last.Sampled {
 		t.Error("a 2,000-event window says it sampled")
@@ -231,12 +272,12 @@ func TestRestartRebuildsOpenWindow(t *testing.T) {
 	stop := startDrift(t, nc, js, cfg)
 
 	g := newGenerator(2)
-	g.publish(t, js, 1600)
+	g.publish(t, js, 2600) // the reference window, a reported one, 600 open
 	waitReports(t, js, "churn", 1)
 	// The service has read the 600 events of the open window once it has
 	// acknowledged them: they are checkpointed, and read again from the
 	// stream at the next start.
-	consumerAcked(t, js, 1600)
+	consumerAcked(t, js, 2600)
 	stop()
 
 	startDrift(t, nc, js, cfg)
@@ -263,6 +304,10 @@ func TestTimeWindowAndPinnedReference(t *testing.T) {
 	startDrift(t, nc, js, cfg)
 
 	g := newGenerator(3)
+	g.publish(t, js, 300) // the reference window
+	waitLearned(t, js, "churn")
+	start := g.base
+	g.base = start.Add(2*time.Second - 301*time.Millisecond) // events 301-600 in [10:00:02, 10:00:02.4)
 	g.publish(t, js, 300)
 	got := waitReports(t, js, "churn", 1)
 	if got[0].Window.Count != 300 {
@@ -289,6 +334,7 @@ func TestTimeWindowAndPinnedReference(t *testing.T) {
 	if _, err := refs.SetPinned(ctx, "churn", "test: plan always basic", pinned); err != nil {
 		t.Fatal(err)
 	}
+	g.base = start.Add(4*time.Second - 601*time.Millisecond) // events 601-900 in [10:00:04, 10:00:04.4)
 	g.publish(t, js, 300)
 	got = waitReports(t, js, "churn", 2)
 	r := got[1]
@@ -318,15 +364,16 @@ func TestRollingReference(t *testing.T) {
 	g.publish(t, js, 3000)
 	g.ageMean = 55
 	g.publish(t, js, 3000)
-	got := waitReports(t, js, "churn", 4)
-	want := [][]string{nil, nil, {"age"}, nil}
+	// The first window has no earlier one: it is only a reference.
+	got := waitReports(t, js, "churn", 3)
+	want := [][]string{nil, {"age"}, nil}
 	for i, r := range got {
 		if d := drifted(r); !slices.Equal(d, want[i]) {
-			t.Errorf("window %d: drifted %v, want %v", i+1, d, want[i])
+			t.Errorf("window %d: drifted %v, want %v", i+2, d, want[i])
 		}
 	}
-	if src := got[2].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[2].Reference.Count != 1500 {
-		t.Errorf("rolling reference: %q, %d rows", src, got[2].Reference.Count)
+	if src := got[1].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[1].Reference.Count != 1500 {
+		t.Errorf("rolling reference: %q, %d rows", src, got[1].Reference.Count)
 	}
 }
 
@@ -343,18 +390,18 @@ func TestRollingHistorySurvivesRestart(t *testing.T) {
 	stop := startDrift(t, nc, js, cfg)
 	g := newGenerator(9)
 	g.publish(t, js, 3000)
-	waitReports(t, js, "churn", 2)
+	waitReports(t, js, "churn", 1) // the first window is only a reference
 	stop()
 
 	startDrift(t, nc, js, cfg)
 	g.ageMean = 55
 	g.publish(t, js, 1500)
-	got := waitReports(t, js, "churn", 3)
-	if d := drifted(got[2]); !slices.Equal(d, []string{"age"}) {
+	got := waitReports(t, js, "churn", 2)
+	if d := drifted(got[1]); !slices.Equal(d, []string{"age"}) {
 		t.Errorf("first window after the restart: drifted %v, want [age]", d)
 	}
-	if src := got[2].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[2].Reference.Count != 1500 {
-		t.Errorf("rolling reference after the restart: %q, %d rows", src, got[2].Reference.Count)
+	if src := got[1].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[1].Reference.Count != 1500 {
+		t.Errorf("rolling reference after the restart: %q, %d rows", src, got[1].Reference.Count)
 	}
 }
 
@@ -389,6 +436,7 @@ func TestMaxAckPendingSmallerThanWindow(t *testing.T) {
 	cfg.WindowEvents = 1000
 	cfg.Window = time.Hour
 	cfg.MaxAckPending = 100
+	pinStable(t, js) // every window reported, the first too
 	stop := startDrift(t, nc, js, cfg)
 
 	g := newGenerator(11)
@@ -427,6 +475,7 @@ func TestIdleTimeoutClosesQuietModel(t *testing.T) {
 	cfg.Window = time.Hour
 	cfg.WindowEvents = 100000
 	cfg.IdleTimeout = 300 * time.Millisecond
+	pinStable(t, js) // every window reported, the first too
 	startDrift(t, nc, js, cfg)
 
 	g := newGenerator(12)
@@ -448,6 +497,7 @@ func TestOutOfOrderWithinLateness(t *testing.T) {
 	cfg.WindowEvents = 100000
 	cfg.IdleTimeout = time.Hour // only the watermark closes here
 	cfg.ReferenceMinEvents = 1
+	pinStable(t, js) // every window reported, the first too
 	startDrift(t, nc, js, cfg)
 
 	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -484,6 +534,7 @@ func TestRestartWithSeveralOpenWindows(t *testing.T) {
 	cfg.WindowEvents = 60
 	cfg.IdleTimeout = time.Hour
 	cfg.ReferenceMinEvents = 1
+	pinStable(t, js) // every window reported, the first too
 	stop := startDrift(t, nc, js, cfg)
 
 	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -507,5 +558,51 @@ func TestRestartWithSeveralOpenWindows(t *testing.T) {
 	}
 	if !got[2].Window.Start.Equal(base.Add(15 * time.Second)) {
 		t.Errorf("third window starts %v, want 10:00:15", got[2].Window.Start)
+	}
+}
+
+// TestReferenceWindowNotReported: with reference first-window, the window
+// the reference is learned from is not reported against itself (a report
+// that would say "no drift" by construction); the next window is the first
+// report. A new version's first window is reported for its features, its
+// prediction and confidence left out (they are that version's reference),
+// and compared from its next window.
+func TestReferenceWindowNotReported(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.WindowEvents = 1000
+	cfg.Window = time.Hour
+	startDrift(t, nc, js, cfg)
+
+	g := newGenerator(21)
+	g.publish(t, js, 2000) // the reference window, then a window of v1
+	g.version = "v2"
+	g.publish(t, js, 2000) // v2's first window, then its second
+	got := waitReports(t, js, "churn", 3)
+	waitLearned(t, js, "churn")
+
+	refSpan := g.base.Add(time.Millisecond).Format(time.RFC3339)
+	if !got[0].Window.Start.Equal(g.base.Add(1001*time.Millisecond)) || got[0].Window.Count != 1000 {
+		t.Fatalf("first report: window %+v, want the second window (from event 1001)", got[0].Window)
+	}
+	for i, r := range got {
+		if r.Window.Start.Equal(g.base.Add(time.Millisecond)) {
+			t.Errorf("report %d is the reference window against itself", i+1)
+		}
+		if !strings.HasPrefix(r.Reference.Source, "first window "+refSpan) || r.Reference.Count != 1000 {
+			t.Errorf("report %d: reference %q (%d rows), want the first window", i+1, r.Reference.Source, r.Reference.Count)
+		}
+	}
+	if r := got[0]; r.Version != "v1" || r.Prediction == nil || r.Confidence == nil {
+		t.Errorf("v1 window: version %q, prediction %v, confidence %v", r.Version, r.Prediction, r.Confidence)
+	}
+	if r := got[1]; r.Version != "v2" || r.Prediction != nil || r.Confidence != nil ||
+		!strings.Contains(r.Reference.Source, "version v2 learned from this window") || len(r.Features) != 3 {
+		t.Errorf("v2's first window: version %q, prediction %v, confidence %v, %d features, source %q; want features only",
+			r.Version, r.Prediction, r.Confidence, len(r.Features), r.Reference.Source)
+	}
+	if r := got[2]; r.Version != "v2" || r.Prediction == nil || r.Confidence == nil ||
+		!strings.Contains(r.Reference.Source, "prediction and confidence: version v2: first window") {
+		t.Errorf("v2's second window: prediction %v, confidence %v, source %q", r.Prediction, r.Confidence, r.Reference.Source)
 	}
 }

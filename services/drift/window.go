@@ -132,17 +132,13 @@ func merge(sample driftreport.SampleOptions, ds []*driftreport.Dataset) *driftre
 		if src == nil {
 			return
 		}
-		seen, nulls := dst.Seen, dst.Nulls
-		if src.Kind() == driftreport.KindCategorical {
-			for _, s := range src.Strings {
-				dst.AddString(s)
-			}
-		} else {
-			for _, v := range src.Numbers {
-				dst.AddNumber(v)
-			}
+		seen, strs, nulls := dst.Seen, dst.StringsSeen, dst.Nulls
+		for _, s := range src.Strings {
+			dst.AddString(s)
 		}
+		dst.AddNumbers(src.Numbers)
 		dst.Seen = seen + src.Seen
+		dst.StringsSeen = strs + src.StringsSeen
 		dst.Nulls = nulls + src.Nulls
 		dst.Mixed = dst.Mixed || src.Mixed
 	}
