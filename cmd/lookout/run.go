@@ -106,6 +106,9 @@ type Main struct {
 	registry *prometheus.Registry
 	http     *http.Server
 
+	// demo tunes the --demo story for tests.
+	demo demoOptions
+
 	health  *service.Health
 	mu      sync.Mutex
 	running map[string]bool
@@ -172,6 +175,17 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	if m.Options.demo {
+		// Before the services are built: the alert service must know the
+		// demo's log sink.
+		sink, err := startDemoSink(m.Log.Named("demo"))
+		if err != nil {
+			return err
+		}
+		defer sink.Close()
+		m.Config = demoConfig(m.Config, sink.url, m.Options.configPath == "")
+	}
+
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -227,7 +241,7 @@ func (m *Main) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runDemo(runCtx, js, subjects, m.Log.Named("demo"))
+			runDemo(runCtx, js, subjects, m.Log.Named("demo"), m.demo)
 		}()
 	}
 	// Health and metrics come up once every service has started, so the
