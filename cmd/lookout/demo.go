@@ -40,9 +40,10 @@ const (
 	demoCanaryEvery = 10
 	demoLabelDelay  = 20 * time.Second // how late, in event time, a label comes
 	// demoPhase is long enough for the reference window (the first 50 s)
-	// and one plain report before the shift, and for two windows in each
-	// later phase, so that every phase is seen within five minutes.
-	demoPhase = 90 * time.Second
+	// before the shift, and for a window wholly inside each later phase,
+	// so that every phase is reported, alerted and notified within five
+	// minutes.
+	demoPhase = 75 * time.Second
 )
 
 // demoPhaseKind is what the demo's world is doing.
@@ -92,7 +93,7 @@ func (o demoOptions) phaseAt(elapsed time.Duration) demoPhaseKind {
 // runDemo publishes predictions of a churn model, 200 a second of event
 // time, with a canary beside production on every tenth request and labels
 // for a fifth of the predictions 20 s later. Its world goes through three
-// phases (demoPhase each, from its start, whatever the wall-clock minute):
+// phases (75 s each, from its start, whatever the wall-clock minute):
 // normal; an input shift (customers older, plan mix changed) in which the
 // model and the canary grow less sure and less right together; then
 // normal inputs with a canary v2 that answers every trial customer the
