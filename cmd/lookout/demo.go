@@ -84,10 +84,15 @@ func (o demoOptions) withDefaults() demoOptions {
 	return o
 }
 
-// phaseAt returns the phase at elapsed event time: normal, shift, canary
-// regression, then the same again, so a long run keeps showing each.
+// demoCycle is the demo's story, one phase after another, and again: two
+// normal phases after the canary's, so that the resolutions are notified
+// (a resolution followed within group_interval by the same alert firing
+// again would be coalesced away) before the inputs shift again.
+var demoCycle = [...]demoPhaseKind{phaseNormal, phaseShift, phaseCanaryWorse, phaseNormal, phaseNormal}
+
+// phaseAt returns the phase at elapsed event time.
 func (o demoOptions) phaseAt(elapsed time.Duration) demoPhaseKind {
-	return demoPhaseKind(elapsed / o.Phase % 3)
+	return demoCycle[elapsed/o.Phase%time.Duration(len(demoCycle))]
 }
 
 // runDemo publishes predictions of a churn model, 200 a second of event
@@ -97,7 +102,8 @@ func (o demoOptions) phaseAt(elapsed time.Duration) demoPhaseKind {
 // normal; an input shift (customers older, plan mix changed) in which the
 // model and the canary grow less sure and less right together; then
 // normal inputs with a canary v2 that answers every trial customer the
-// wrong way round. Event times are the demo's own clock (start + n
+// wrong way round; then normal for two phases, and the story repeats.
+// Event times are the demo's own clock (start + n
 // predictions × 5 ms), so the windows are cut the same on every run.
 func runDemo(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects, log *zap.Logger, opts demoOptions) {
 	opts = opts.withDefaults()

@@ -66,7 +66,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&opts.dataDir, "data", "./lookout-data", "data `folder`: JetStream files and the archive")
 	fs.StringVar(&opts.configPath, "config", "", "YAML configuration `file`")
 	fs.StringVar(&only, "only", "", "run only these services, comma-separated: "+strings.Join(componentNames(), ","))
-	fs.BoolVar(&opts.demo, "demo", false, "publish predictions of a demo model, with drift now and then")
+	fs.BoolVar(&opts.demo, "demo", false, "publish a demo model whose story (input shift, canary regression, late labels) shows every report, alert and notification within five minutes")
 	fs.TextVar(&opts.logLevel, "log-level", zapcore.InfoLevel, "log `level`: debug, info, warn, error")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
