@@ -216,7 +216,11 @@ func runDemo(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subje
 		// request for the canary's requests (the label applies to both
 		// models' predictions), by prediction id for others.
 		if withCanary || n%demoCanaryEvery == demoCanaryEvery/2 {
-			fb := &event.Feedback{Model: demoModel, Label: event.Text(map[bool]string{true: "churn", false: "stay"}[churned]),
+			truth := "stay"
+			if churned {
+				truth = "churn"
+			}
+			fb := &event.Feedback{Model: demoModel, Label: event.Text(truth),
 				Helpful: proto.Bool(rng.IntN(4) != 0), TsUnixNano: proto.Int64(ts.Add(demoLabelDelay).UnixNano())}
 			if withCanary {
 				fb.RequestId = requestID
