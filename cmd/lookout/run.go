@@ -66,7 +66,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&opts.dataDir, "data", "./lookout-data", "data `folder`: JetStream files and the archive")
 	fs.StringVar(&opts.configPath, "config", "", "YAML configuration `file`")
 	fs.StringVar(&only, "only", "", "run only these services, comma-separated: "+strings.Join(componentNames(), ","))
-	fs.BoolVar(&opts.demo, "demo", false, "publish predictions of a demo model, with drift now and then")
+	fs.BoolVar(&opts.demo, "demo", false, "publish a demo model whose story (input shift, canary regression, late labels) shows every report, alert and notification within five minutes")
 	fs.TextVar(&opts.logLevel, "log-level", zapcore.InfoLevel, "log `level`: debug, info, warn, error")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -105,6 +105,9 @@ type Main struct {
 	nc       *nats.Conn
 	registry *prometheus.Registry
 	http     *http.Server
+
+	// demo tunes the --demo story for tests.
+	demo demoOptions
 
 	health  *service.Health
 	mu      sync.Mutex
@@ -172,6 +175,17 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	if m.Options.demo {
+		// Before the services are built: the alert service must know the
+		// demo's log sink.
+		sink, err := startDemoSink(m.Log.Named("demo"))
+		if err != nil {
+			return err
+		}
+		defer sink.Close()
+		m.Config = demoConfig(m.Config, sink.url, m.Options.configPath == "")
+	}
+
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -227,7 +241,7 @@ func (m *Main) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runDemo(runCtx, js, subjects, m.Log.Named("demo"))
+			runDemo(runCtx, js, subjects, m.Log.Named("demo"), m.demo)
 		}()
 	}
 	// Health and metrics come up once every service has started, so the
