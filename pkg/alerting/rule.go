@@ -34,6 +34,10 @@ const (
 	// RuleEstimatedAccuracyDrop fires when CBPE's estimated accuracy of a
 	// window fell more than 0.05 below the reference's.
 	RuleEstimatedAccuracyDrop = "estimated_accuracy_drop"
+	// RuleTypeMismatch fires when more than 5% of a feature's values in a
+	// window are of another type than most of them (strays the drift
+	// statistics leave out).
+	RuleTypeMismatch = "type_mismatch"
 )
 
 // Rule says when an alert fires: a report field compared with a
@@ -130,6 +134,11 @@ func DefaultRules() []Rule {
 			Name: RuleEstimatedAccuracyDrop, Source: SourceDrift, Field: "estimated_performance.reference_accuracy",
 			Minus: "estimated_performance.accuracy", Op: ">", Threshold: 0.05, Severity: SeverityWarning,
 			Summary: `estimated accuracy (cbpe) {{.Get "estimated_performance.accuracy"}} is {{.Value}} below the reference's {{.Get "estimated_performance.reference_accuracy"}}, more than {{.Threshold}}, in window {{.Window}}`,
+		},
+		{
+			Name: RuleTypeMismatch, Source: SourceDrift, Field: "data_quality.features.*.type_mismatch_share", Op: ">", Threshold: 0.05,
+			Label: "feature", Severity: SeverityWarning,
+			Summary: `{{.Key}}: {{.Value}} of its values are of another type (left out of the statistics), above {{.Threshold}}, in window {{.Window}}`,
 		},
 		{
 			Name: RuleNoData, Source: SourceActivity, Field: "silent_seconds", Op: ">", Threshold: 600.0,
