@@ -2,6 +2,12 @@
 // production on the same inputs: it reads lookout.predictions.*, joins the
 // production and canary (or shadow) predictions of one request_id, and
 // publishes a report with a verdict on lookout.canary.<model> per window.
+// It also reads lookout.feedback.*: a label (by request_id, or by the id
+// of either half) that arrives before its pair's window closes fills the
+// report's quality, which then decides the verdict (pkg/canaryjudge.Judge).
+// A window does not wait for labels past its close: labels later than the
+// window's close plus allowed lateness are in no report (labels are
+// cheap to keep, pairs of closed windows are not).
 // The judging itself is pkg/canary; this package feeds it from JetStream.
 //
 // No loss on restart: the service reads each stream with a natsbus.Ordered
@@ -126,8 +132,8 @@ type checkpoint struct {
 	// Feedback is absent (zero) in checkpoints from before the canary
 	// read feedback.
 	Feedback position
-	Tracker     []byte
-	Pending     []pendingReport
+	Tracker  []byte
+	Pending  []pendingReport
 }
 
 // position is how far a stream has been read: up to Seq, or, before the
