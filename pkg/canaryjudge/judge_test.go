@@ -307,3 +307,35 @@ func TestQualityOutranksAgreement(t *testing.T) {
 		}
 	})
 }
+
+// TestLabelsSurviveSnapshotAndBound checks that labels kept for open
+// windows are in the tracker's snapshot, and that max_labels drops the
+// oldest.
+func TestLabelsSurviveSnapshotAndBound(t *testing.T) {
+	opts := defaultOptions(500)
+	opts.MaxLabels = 10
+	tr := NewTracker(opts)
+	at := t0
+	for _, p := range (traffic{n: 600}).events() {
+		at = at.Add(time.Millisecond)
+		tr.Prediction(at, p)
+	}
+	for i := range 20 {
+		tr.Feedback(at, &event.Feedback{Model: "churn", RequestId: fmt.Sprintf("req-%d", i), Label: event.Text("stay")})
+	}
+	if c := tr.Counters(); c.Labels != 20 || c.LabelsDropped != 10 {
+		t.Fatalf("counters %+v, want 20 labels, 10 dropped", c)
+	}
+	data, err := tr.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewTracker(opts)
+	if err := restored.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	reports := restored.Advance(at.Add(opts.Window + opts.Wait))
+	if len(reports) != 1 || reports[0].Quality == nil || reports[0].Quality.LabelledPairs != 10 {
+		t.Fatalf("reports %+v, want one with 10 labelled pairs (the newest 10)", reports)
+	}
+}
