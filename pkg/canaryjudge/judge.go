@@ -10,6 +10,7 @@ import (
 const (
 	CheckAgreement       = "agreement"
 	CheckAccuracy        = "accuracy"
+	CheckMAE             = "mae"
 	CheckLatencyP95Ratio = "latency_p95_ratio"
 	CheckScoreMeanAbs    = "score_mean_abs_diff"
 	CheckScoreCorr       = "score_correlation"
@@ -38,9 +39,6 @@ type Guardrails struct {
 	// above it fails. Off by default: models of different families
 	// calibrate differently.
 	MaxConfidenceDrop float64 `yaml:"max_confidence_drop"`
-	// MaxAccuracyDrop: production accuracy minus canary accuracy above it
-	// fails, once feedback gives accuracy (default 0).
-	MaxAccuracyDrop float64 `yaml:"max_accuracy_drop"`
 	// ConsecutiveWindows: a rollback needs a guardrail to fail in this
 	// many consecutive windows (default 1); before that the verdict is
 	// hold.
@@ -54,30 +52,41 @@ func DefaultGuardrails() Guardrails {
 	return Guardrails{MinAgreement: 0.95, MaxLatencyP95Ratio: 1.2, ConsecutiveWindows: 1}
 }
 
-// Accuracy is how often each side's predictions matched the ground truth
-// over the labelled pairs of a window.
-type Accuracy struct {
-	Production float64
-	Canary     float64
-	// Labelled is the number of pairs with a ground-truth label.
-	Labelled int
-}
-
-// AccuracySource gives the accuracy of a window's pairs once feedback
-// labels exist for them. When it reports ok, the accuracy check is a
-// guardrail and outranks agreement, which stays in the report as an
-// informative check.
-type AccuracySource interface {
-	Accuracy(model string, pairs []Pair) (acc Accuracy, ok bool)
-}
+// Defaults of the Judge's quality settings.
+const (
+	DefaultMinLabelledPairs = 100
+	DefaultQualityTolerance = 0.02
+	// QualityAlpha is the significance level of the quality test: a
+	// canary is worse only when the paired test says so at this level.
+	QualityAlpha = 0.05
+)
 
 // Judge turns a window's figures into checks, a score and a verdict.
+//
+// Labels outrank agreement. With at least MinLabelledPairs labelled pairs
+// (Report.Quality), the quality check decides instead of agreement: it
+// fails only when the canary is significantly worse (p < QualityAlpha)
+// by more than QualityTolerance, and agreement is then reported but no
+// guardrail, whatever its value. With fewer, agreement is judged against
+// MinAgreement, but failing it gives hold, not rollback, unless
+// AgreementRollback: two good models of different families disagree on
+// some 5% of inputs (each is wrong on different hard cases), so low
+// agreement alone does not tell a worse canary from an equally good one.
+// Latency and the score guardrails roll back as before.
 type Judge struct {
 	Guardrails Guardrails
 	// MinPairs: a window with fewer pairs gives the verdict hold.
 	MinPairs int
-	// Accuracy is optional; nil means no feedback is known.
-	Accuracy AccuracySource
+	// MinLabelledPairs: the labelled pairs a window needs for its quality
+	// to decide the verdict (0: DefaultMinLabelledPairs).
+	MinLabelledPairs int
+	// QualityTolerance is how much worse the canary may be: absolute
+	// accuracy for classes, and for numbers a share of production's MAE
+	// (0.02: 2% more error). 0: DefaultQualityTolerance; negative: none.
+	QualityTolerance float64
+	// AgreementRollback lets failing agreement roll back a window without
+	// enough labels; by default it holds.
+	AgreementRollback bool
 }
 
 // Judge adds checks, score, verdict and reasons to r, whose figures come
@@ -85,14 +94,14 @@ type Judge struct {
 // in which a guardrail failed; Judge returns the new count.
 func (j *Judge) Judge(r *Report, pairs []Pair, streak int) int {
 	g := j.Guardrails
-	var acc *Accuracy
-	if j.Accuracy != nil {
-		if a, ok := j.Accuracy.Accuracy(r.Model, pairs); ok && a.Labelled > 0 {
-			acc = &a
-		}
+	minLabelled := j.MinLabelledPairs
+	if minLabelled <= 0 {
+		minLabelled = DefaultMinLabelledPairs
 	}
+	q := r.Quality
+	byQuality := q != nil && q.LabelledPairs >= minLabelled
 	r.Checks = r.Checks[:0]
-	add := func(name string, value, threshold float64, atLeast, guardrail bool) {
+	add := func(name string, value, threshold float64, atLeast, guardrail bool) *Check {
 		passed := value <= threshold
 		op := ">"
 		if atLeast {
@@ -103,12 +112,26 @@ func (j *Judge) Judge(r *Report, pairs []Pair, streak int) int {
 			c.Reason = fmt.Sprintf("%s %s %s %s", name, formatNumber(value), op, formatNumber(threshold))
 		}
 		r.Checks = append(r.Checks, c)
+		return &r.Checks[len(r.Checks)-1]
 	}
-	if acc != nil {
-		add(CheckAccuracy, acc.Canary-acc.Production, -g.MaxAccuracyDrop, true, true)
+	// holding are the reasons of failed checks that give hold, not
+	// rollback.
+	var holding []string
+	if byQuality {
+		r.Checks = append(r.Checks, j.qualityCheck(q))
 	}
 	if r.Agreement != nil && g.MinAgreement > 0 {
-		add(CheckAgreement, *r.Agreement, g.MinAgreement, true, acc == nil)
+		// Without enough labels agreement still guards the verdict: it
+		// holds (or, with AgreementRollback, rolls back).
+		c := add(CheckAgreement, *r.Agreement, g.MinAgreement, true, !byQuality)
+		if !c.Passed && !byQuality && !j.AgreementRollback {
+			labelled := 0
+			if q != nil {
+				labelled = q.LabelledPairs
+			}
+			holding = append(holding, fmt.Sprintf("%s; held, not rolled back: %d labelled pairs < min_labelled_pairs %d",
+				c.Reason, labelled, minLabelled))
+		}
 	}
 	if r.LatencyRatio != nil && g.MaxLatencyP95Ratio > 0 {
 		add(CheckLatencyP95Ratio, r.LatencyRatio.P95, g.MaxLatencyP95Ratio, false, true)
@@ -134,7 +157,7 @@ func (j *Judge) Judge(r *Report, pairs []Pair, streak int) int {
 		total += c.Weight
 		if c.Passed {
 			passed += c.Weight
-		} else if c.Guardrail {
+		} else if c.Guardrail && !(c.Name == CheckAgreement && !j.AgreementRollback) {
 			failing = append(failing, c.Reason)
 		}
 	}
@@ -161,6 +184,9 @@ func (j *Judge) Judge(r *Report, pairs []Pair, streak int) int {
 			r.Reasons[i] = fmt.Sprintf("%s (failing window %d of %d before rollback)", f, streak, need)
 		}
 		return streak
+	case len(holding) > 0:
+		r.Verdict, r.Reasons = VerdictHold, holding
+		return streak
 	case len(r.Checks) == 0:
 		r.Verdict = VerdictHold
 		r.Reasons = []string{"no check applies to this window"}
@@ -174,6 +200,35 @@ func (j *Judge) Judge(r *Report, pairs []Pair, streak int) int {
 		}
 		return 0
 	}
+}
+
+// qualityCheck holds the canary's labelled quality against production's:
+// it fails when the canary is worse by more than the tolerance and the
+// paired test finds the difference significant.
+func (j *Judge) qualityCheck(q *Quality) Check {
+	tol := j.QualityTolerance
+	switch {
+	case tol == 0:
+		tol = DefaultQualityTolerance
+	case tol < 0:
+		tol = 0
+	}
+	c := Check{Name: CheckAccuracy, Value: q.Difference, Threshold: -tol, Guardrail: true}
+	worse := q.Difference < -tol
+	if q.Metric == MetricMAE {
+		// Error: higher is worse, and the tolerance is relative, since an
+		// MAE has the unit of the predictions.
+		c.Name, c.Threshold = CheckMAE, tol*q.Production
+		worse = q.Difference > c.Threshold
+	}
+	c.Weight = j.weight(c.Name)
+	c.Passed = !(worse && q.PValue < QualityAlpha)
+	if !c.Passed {
+		c.Reason = fmt.Sprintf("canary %s %s vs production %s on %d labelled pairs: difference %s beyond tolerance %s, %s p %s < %s",
+			q.Metric, formatNumber(q.Canary), formatNumber(q.Production), q.LabelledPairs,
+			formatNumber(q.Difference), formatNumber(tol), q.Test, formatNumber(q.PValue), formatNumber(QualityAlpha))
+	}
+	return c
 }
 
 func countGuardrails(checks []Check) int {

@@ -34,6 +34,9 @@ type Report struct {
 	Agreement *float64 `json:"agreement,omitempty"`
 	// Confusion counts label pairs: production label → canary label → n.
 	Confusion map[string]map[string]int `json:"confusion,omitempty"`
+	// Quality compares each side with the ground truth on the window's
+	// labelled pairs; nil without any.
+	Quality *Quality `json:"quality,omitempty"`
 	// ScoreDiff compares numeric predictions; nil without numeric pairs.
 	ScoreDiff *ScoreDiff `json:"score_diff,omitempty"`
 	// ConfidenceDiff is the canary's mean confidence minus production's.
@@ -112,9 +115,11 @@ type Check struct {
 	Passed    bool    `json:"passed"`
 	// Weight is the check's share in the score.
 	Weight float64 `json:"weight"`
-	// Guardrail says whether failing the check can roll the canary back;
-	// a check outranked by another (agreement, once accuracy is known) is
-	// reported and scored but is no guardrail.
+	// Guardrail says whether failing the check changes the verdict: a
+	// rollback, or for agreement without enough labels a hold (a
+	// rollback only with agreement_rollback). A check outranked by
+	// another (agreement, once labelled quality decides) is reported and
+	// scored but is no guardrail.
 	Guardrail bool `json:"guardrail"`
 	// Reason says why the check failed, e.g. "agreement 0.9 < 0.95".
 	Reason string `json:"reason,omitempty"`

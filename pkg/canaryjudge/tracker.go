@@ -32,6 +32,9 @@ type Options struct {
 	// MaxHalves caps the halves waiting per model; past it the one due
 	// first expires early and is counted unmatched.
 	MaxHalves int
+	// MaxLabels caps the feedback labels kept per model until their
+	// pair's window closes; past it the oldest are dropped.
+	MaxLabels int
 	// Judge gives each closed window its verdict.
 	Judge *Judge
 }
@@ -46,6 +49,10 @@ type Counters struct {
 	// Late counts predictions and rejections whose window had already
 	// closed: they are in no report.
 	Late uint64
+	// Labels counts feedback labels kept; LabelsDropped those dropped
+	// past max_labels before their pair's window closed.
+	Labels        uint64
+	LabelsDropped uint64
 }
 
 // Tracker joins predictions into pairs and cuts them into event-time
@@ -83,7 +90,8 @@ type Tracker struct {
 }
 
 type modelState struct {
-	join *Joiner
+	join   *Joiner
+	labels *labelStore
 	// spans are the model's open windows by start: one per span, the
 	// current part.
 	spans  map[int64]*Window
@@ -109,6 +117,9 @@ func NewTracker(opts Options) *Tracker {
 	}
 	if opts.MaxHalves <= 0 {
 		opts.MaxHalves = math.MaxInt
+	}
+	if opts.MaxLabels <= 0 {
+		opts.MaxLabels = math.MaxInt
 	}
 	if opts.Judge == nil {
 		opts.Judge = &Judge{Guardrails: DefaultGuardrails()}
@@ -187,6 +198,27 @@ func (t *Tracker) Prediction(at time.Time, p *event.Prediction) []Report {
 		m.span(t.startOf(ts)).AddPrediction(side, p.GetVersion())
 		t.counters.Duplicates++
 	}
+	return out
+}
+
+// Feedback moves the clock to at and keeps f's label, if it has one, for
+// the pair of the request or prediction it names, until that pair's
+// window closes: a label counts in the window's quality when it arrives
+// before the window closes, before or after the pair itself. Feedback
+// does not move event time.
+func (t *Tracker) Feedback(at time.Time, f *event.Feedback) []Report {
+	out := t.tick(at, nil)
+	l, ok := LabelOf(f)
+	if !ok || f.GetModel() == "" || f.GetRequestId() == "" && f.GetId() == "" {
+		return out
+	}
+	m := t.model(f.GetModel())
+	key := requestKey(f.GetRequestId())
+	if f.GetRequestId() == "" {
+		key = predictionKey(f.GetId())
+	}
+	t.counters.Labels++
+	t.counters.LabelsDropped += uint64(m.labels.add(key, l, t.opts.MaxLabels))
 	return out
 }
 
@@ -342,6 +374,7 @@ func (t *Tracker) close(name string, m *modelState, start int64, out []Report) [
 	delete(m.spans, start)
 	if w != nil && w.HasCandidate() {
 		r := w.Report(name, t.endOf(start))
+		r.Quality = qualityOf(w.Pairs, m.labels)
 		m.streak = t.opts.Judge.Judge(&r, w.Pairs, m.streak)
 		out = append(out, r)
 	}
@@ -365,7 +398,7 @@ func (m *modelState) span(start int64) *Window {
 func (t *Tracker) model(name string) *modelState {
 	m, ok := t.models[name]
 	if !ok {
-		m = &modelState{join: NewJoiner(), spans: map[int64]*Window{}, progressed: t.clock}
+		m = &modelState{join: NewJoiner(), labels: newLabelStore(), spans: map[int64]*Window{}, progressed: t.clock}
 		t.models[name] = m
 	}
 	t.nextIdle = min(t.nextIdle, satAdd(m.progressed, t.opts.IdleTimeout.Nanoseconds()))
@@ -403,6 +436,8 @@ type modelSnapshot struct {
 	Assigner window.KeyState
 	Seen     bool
 	MaxTS    int64
+	// Labels are the feedback labels kept, in arrival order.
+	Labels []labelEntry
 }
 
 // MarshalBinary returns the tracker's state: waiting halves, open windows
@@ -410,7 +445,7 @@ type modelSnapshot struct {
 func (t *Tracker) MarshalBinary() ([]byte, error) {
 	st := trackerState{Clock: t.clock, Counters: t.counters, Models: make(map[string]modelSnapshot, len(t.models))}
 	for name, m := range t.models {
-		snap := modelSnapshot{Halves: m.join.Halves(), Streak: m.streak, Seen: m.seen, MaxTS: m.maxTS}
+		snap := modelSnapshot{Halves: m.join.Halves(), Streak: m.streak, Seen: m.seen, MaxTS: m.maxTS, Labels: m.labels.live()}
 		for _, start := range slices.Sorted(maps.Keys(m.spans)) {
 			snap.Spans = append(snap.Spans, *m.spans[start])
 		}
@@ -461,6 +496,9 @@ func (t *Tracker) UnmarshalBinary(data []byte) error {
 		}
 		for _, h := range snap.Halves {
 			m.join.Add(h)
+		}
+		for _, e := range snap.Labels {
+			m.labels.add(e.Key, e.Label, fresh.opts.MaxLabels)
 		}
 	}
 	*t = *fresh

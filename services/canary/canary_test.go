@@ -219,8 +219,10 @@ func TestVerdictsEndToEnd(t *testing.T) {
 	}{
 		// A canary identical to production promotes.
 		{"identical", 0, 1, judge.VerdictPromote, []string{"all 2 guardrails passed"}},
-		// A canary that flips 10% of the labels rolls back on agreement.
-		{"flips 10% of labels", 10, 1, judge.VerdictRollback, []string{"agreement 0.9 < 0.95"}},
+		// A canary that flips 10% of the labels, without labels to judge
+		// it by, is held on agreement (it rolled back before issue 10).
+		{"flips 10% of labels", 10, 1, judge.VerdictHold,
+			[]string{"agreement 0.9 < 0.95; held, not rolled back: 0 labelled pairs < min_labelled_pairs 100"}},
 		// A canary 50% slower rolls back on latency.
 		{"50% slower", 0, 1.5, judge.VerdictRollback, []string{"latency_p95_ratio 1.5 > 1.2"}},
 	}

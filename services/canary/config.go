@@ -36,6 +36,21 @@ type Config struct {
 	// Checkpoint is how often the join state is saved to JetStream; after
 	// a crash the service replays the predictions stored since.
 	Checkpoint time.Duration `yaml:"checkpoint"`
+	// MinLabelledPairs: with at least this many pairs labelled by
+	// feedback (default 100), the window's labelled quality decides the
+	// verdict instead of agreement.
+	MinLabelledPairs int `yaml:"min_labelled_pairs"`
+	// QualityTolerance is how much less accurate than production the
+	// canary may be (default 0.02, absolute accuracy; for numbers, a share
+	// of production's MAE) before a significant difference rolls it back.
+	QualityTolerance float64 `yaml:"quality_tolerance"`
+	// AgreementRollback lets low agreement roll back a window without
+	// enough labels; by default it gives hold (pkg/canaryjudge.Judge says
+	// why).
+	AgreementRollback bool `yaml:"agreement_rollback"`
+	// MaxLabels caps the feedback labels kept per model until their
+	// pair's window closes (default 100000).
+	MaxLabels int `yaml:"max_labels"`
 	// Guardrails decide the verdict.
 	Guardrails judge.Guardrails `yaml:"guardrails"`
 }
@@ -47,6 +62,7 @@ const DefaultAllowedLateness = time.Minute
 func DefaultConfig() Config {
 	return Config{
 		Wait: 30 * time.Second, WindowPairs: 1000, Window: 5 * time.Minute, AllowedLateness: DefaultAllowedLateness, MinPairs: 500,
-		MaxHalves: 100000, Checkpoint: 5 * time.Second, Guardrails: judge.DefaultGuardrails(),
+		MaxHalves: 100000, MinLabelledPairs: judge.DefaultMinLabelledPairs, QualityTolerance: judge.DefaultQualityTolerance,
+		MaxLabels: 100000, Checkpoint: 5 * time.Second, Guardrails: judge.DefaultGuardrails(),
 	}
 }

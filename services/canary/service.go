@@ -2,6 +2,12 @@
 // production on the same inputs: it reads lookout.predictions.*, joins the
 // production and canary (or shadow) predictions of one request_id, and
 // publishes a report with a verdict on lookout.canary.<model> per window.
+// It also reads lookout.feedback.*: a label (by request_id, or by the id
+// of either half) that arrives before its pair's window closes fills the
+// report's quality, which then decides the verdict (pkg/canaryjudge.Judge).
+// A window does not wait for labels past its close: labels later than the
+// window's close plus allowed lateness are in no report (labels are
+// cheap to keep, pairs of closed windows are not).
 // The judging itself is pkg/canary; this package feeds it from JetStream.
 //
 // No loss on restart: the service reads each stream with a natsbus.Ordered
@@ -65,9 +71,6 @@ type Service struct {
 	env     service.Env
 	cfg     Config
 	metrics *metrics
-	// Accuracy, when set before Run, lets feedback accuracy outrank
-	// agreement in the verdict (pkg/canaryjudge.AccuracySource).
-	Accuracy judge.AccuracySource
 }
 
 var _ service.Service = (*Service)(nil)
@@ -77,7 +80,7 @@ var _ service.Service = (*Service)(nil)
 func New(env service.Env, cfg Config) (*Service, error) {
 	def := DefaultConfig()
 	if cfg.Wait < 0 || cfg.Window < 0 || cfg.WindowPairs < 0 || cfg.MinPairs < 0 || cfg.MaxHalves < 0 || cfg.Checkpoint < 0 ||
-		cfg.AllowedLateness < 0 || cfg.IdleTimeout < 0 {
+		cfg.AllowedLateness < 0 || cfg.IdleTimeout < 0 || cfg.MinLabelledPairs < 0 || cfg.QualityTolerance < 0 || cfg.MaxLabels < 0 {
 		return nil, fmt.Errorf("canary: negative setting in %+v", cfg)
 	}
 	if cfg.Wait == 0 {
@@ -94,6 +97,15 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	}
 	if cfg.Checkpoint == 0 {
 		cfg.Checkpoint = def.Checkpoint
+	}
+	if cfg.MinLabelledPairs == 0 {
+		cfg.MinLabelledPairs = def.MinLabelledPairs
+	}
+	if cfg.QualityTolerance == 0 {
+		cfg.QualityTolerance = def.QualityTolerance
+	}
+	if cfg.MaxLabels == 0 {
+		cfg.MaxLabels = def.MaxLabels
 	}
 	if cfg.AllowedLateness == 0 {
 		cfg.AllowedLateness = def.AllowedLateness
@@ -117,8 +129,11 @@ type checkpoint struct {
 	Version     int
 	Predictions position
 	Rejected    position
-	Tracker     []byte
-	Pending     []pendingReport
+	// Feedback is absent (zero) in checkpoints from before the canary
+	// read feedback.
+	Feedback position
+	Tracker  []byte
+	Pending  []pendingReport
 }
 
 // position is how far a stream has been read: up to Seq, or, before the
@@ -153,7 +168,7 @@ type run struct {
 	stopped  bool
 	tracker  *judge.Tracker
 	obs      jetstream.ObjectStore
-	sources  [2]*source
+	sources  [3]*source
 	pending  []pendingReport
 	dirty    bool
 	counters judge.Counters
@@ -164,8 +179,9 @@ type run struct {
 func (s *Service) Run(ctx context.Context) error {
 	r := &run{Service: s, tracker: judge.NewTracker(judge.Options{
 		Wait: s.cfg.Wait, WindowPairs: s.cfg.WindowPairs, Window: s.cfg.Window, MaxHalves: s.cfg.MaxHalves,
-		AllowedLateness: s.cfg.AllowedLateness, IdleTimeout: s.cfg.IdleTimeout,
-		Judge: &judge.Judge{Guardrails: s.cfg.Guardrails, MinPairs: s.cfg.MinPairs, Accuracy: s.Accuracy},
+		AllowedLateness: s.cfg.AllowedLateness, IdleTimeout: s.cfg.IdleTimeout, MaxLabels: s.cfg.MaxLabels,
+		Judge: &judge.Judge{Guardrails: s.cfg.Guardrails, MinPairs: s.cfg.MinPairs, MinLabelledPairs: s.cfg.MinLabelledPairs,
+			QualityTolerance: s.cfg.QualityTolerance, AgreementRollback: s.cfg.AgreementRollback},
 	})}
 	obs, err := s.env.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      StateBucket(s.env.Subjects),
@@ -189,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.env.Log.Info("canary starting",
 		zap.Duration("window", s.cfg.Window), zap.Int("window_pairs", s.cfg.WindowPairs),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
-		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq),
+		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq), zap.Uint64("feedback_seq", r.sources[2].pos.Seq),
 		zap.Int("halves_waiting", r.tracker.InFlight()), zap.Int("reports_pending", len(r.pending)))
 	// Each stream is read by an ordered reader from the checkpoint's
 	// position (natsbus.Ordered, the core's checkpoint pattern); a reader
@@ -294,9 +310,11 @@ func (s *Service) Run(ctx context.Context) error {
 // before the first start can still pair. A fresh start saves at once, so
 // that a crash before the first checkpoint replays from the same place.
 func (r *run) restore(ctx context.Context) error {
-	r.sources = [2]*source{
+	r.sources = [3]*source{
 		{kind: natsbus.KindPredictions, stream: r.env.Subjects.StreamName(natsbus.StreamPredictions)},
 		{kind: natsbus.KindRejected, stream: r.env.Subjects.StreamName(natsbus.StreamRejected)},
+		// Feedback labels the pairs (quality); read like the others.
+		{kind: natsbus.KindFeedback, stream: r.env.Subjects.StreamName(natsbus.StreamFeedback)},
 	}
 	data, err := r.obs.GetBytes(ctx, StateObject)
 	switch {
@@ -328,7 +346,12 @@ func (r *run) restore(ctx context.Context) error {
 			return fmt.Errorf("canary: %w", err)
 		}
 	}
-	r.sources[0].pos, r.sources[1].pos = cp.Predictions, cp.Rejected
+	r.sources[0].pos, r.sources[1].pos, r.sources[2].pos = cp.Predictions, cp.Rejected, cp.Feedback
+	if cp.Feedback == (position{}) {
+		// A checkpoint from before feedback was read: labels for the open
+		// windows may be up to a window and its lateness old.
+		r.sources[2].pos = position{Start: time.Now().Add(-r.cfg.Window - r.cfg.AllowedLateness).UTC()}
+	}
 	r.pending = cp.Pending
 	r.counters = r.tracker.Counters()
 	return nil
@@ -342,7 +365,7 @@ func (r *run) save(ctx context.Context) error {
 		return err
 	}
 	data, err := json.Marshal(checkpoint{
-		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Tracker: tracker, Pending: r.pending,
+		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Feedback: r.sources[2].pos, Tracker: tracker, Pending: r.pending,
 	})
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -415,6 +438,17 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 			break
 		}
 		reports = r.tracker.Prediction(meta.Timestamp, p)
+	case natsbus.KindFeedback:
+		fb, reasons := event.DecodeFeedback(msg.Data(), event.DecodeOptions{
+			SubjectModel: model, ContentType: msg.Headers().Get("Content-Type"), Received: meta.Timestamp,
+		})
+		if len(reasons) > 0 {
+			// The feedback service rejects it; it labels nothing here.
+			reports = r.tracker.Advance(meta.Timestamp)
+			break
+		}
+		r.metrics.feedback.Inc()
+		reports = r.tracker.Feedback(meta.Timestamp, fb)
 	case natsbus.KindRejected:
 		if msg.Headers().Get(event.HeaderInput) == event.InputFeedback {
 			break // invalid feedback, not a rejected prediction
@@ -572,6 +606,7 @@ func (r *run) updateGauges() {
 type metrics struct {
 	predictions       prometheus.Counter
 	rejected          *prometheus.CounterVec
+	feedback          prometheus.Counter
 	pairs             prometheus.Counter
 	unmatched         *prometheus.CounterVec
 	duplicates        prometheus.Counter
@@ -593,6 +628,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_canary_rejected_total", Help: "Rejected inputs read, by role (unknown when unreadable).",
 		}, []string{"role"}),
+		feedback: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_canary_feedback_total", Help: "Valid feedback messages read by the canary service (labels join pairs).",
+		}),
 		pairs: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_canary_pairs_total", Help: "Production and canary predictions joined into pairs.",
 		}),

@@ -12,7 +12,7 @@ import (
 
 // checkNames are the keys guardrails.weights may use.
 var checkNames = []string{
-	judge.CheckAgreement, judge.CheckAccuracy, judge.CheckLatencyP95Ratio, judge.CheckScoreMeanAbs,
+	judge.CheckAgreement, judge.CheckAccuracy, judge.CheckMAE, judge.CheckLatencyP95Ratio, judge.CheckScoreMeanAbs,
 	judge.CheckScoreCorr, judge.CheckScoreKSPValue, judge.CheckConfidenceDrop,
 }
 
@@ -47,6 +47,15 @@ func (c Config) Validate() error {
 	if c.MaxHalves < 1 {
 		add("max_halves: must be positive, got %d", c.MaxHalves)
 	}
+	if c.MinLabelledPairs < 1 {
+		add("min_labelled_pairs: must be positive, got %d", c.MinLabelledPairs)
+	}
+	if v := c.QualityTolerance; math.IsNaN(v) || v < 0 || v > 1 {
+		add("quality_tolerance: must be in [0, 1], got %v", v)
+	}
+	if c.MaxLabels < 1 {
+		add("max_labels: must be positive, got %d", c.MaxLabels)
+	}
 	if c.Checkpoint <= 0 {
 		add("checkpoint: must be positive, got %v", c.Checkpoint)
 	}
@@ -66,7 +75,6 @@ func (c Config) Validate() error {
 		add("guardrails.min_score_ks_p_value: must be in (0, 1), or 0 for off, got %v", v)
 	}
 	between("max_confidence_drop", g.MaxConfidenceDrop, 0, 1)
-	between("max_accuracy_drop", g.MaxAccuracyDrop, 0, 1)
 	if g.ConsecutiveWindows < 1 {
 		add("guardrails.consecutive_windows: must be positive, got %d", g.ConsecutiveWindows)
 	}
