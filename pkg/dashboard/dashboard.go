@@ -194,11 +194,13 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return formatFloat(*f)
 	},
+	// One clock, as `lookout alerts` shows it: the report's event time in
+	// UTC, and how long ago that is in wall time.
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
 		}
-		return time.Since(t).Round(time.Second).String() + " ago"
+		return alerting.FormatSince(t, time.Now())
 	},
 }).Parse(pageHTML))
 
