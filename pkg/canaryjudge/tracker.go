@@ -79,6 +79,9 @@ type Counters struct {
 // advanced for IdleTimeout on it has its halves expired and its windows
 // closed. Feeding the same events at the same times again gives the same
 // reports. It is not safe for concurrent use.
+//
+// Drift windows (Drift) in which production's inputs shifted turn a
+// failing window they overlap into a hold: see Drift for which count.
 type Tracker struct {
 	opts     Options
 	clock    int64
