@@ -60,12 +60,12 @@ func (t *Tracker) Drift(at time.Time, model string, d DriftWindow) []Report {
 	return out
 }
 
-// driftOver returns the latest kept drift window that overlaps the canary
-// window [start, end) in event time.
-func (m *modelState) driftOver(start, end int64) (driftSpan, bool) {
+// driftOver returns the latest kept drift window that overlaps the event
+// time [first, last], both included.
+func (m *modelState) driftOver(first, last int64) (driftSpan, bool) {
 	for i := len(m.drifts) - 1; i >= 0; i-- {
 		d := m.drifts[i]
-		if d.Start < end && d.End >= start {
+		if d.Start <= last && d.End >= first {
 			return d, true
 		}
 	}

@@ -10,7 +10,9 @@ import (
 // canary twice as slow) is held when a drift window that shifted overlaps
 // it in event time, kept across a snapshot, and rolls back otherwise.
 func TestDriftHoldsRollback(t *testing.T) {
-	span := DriftWindow{Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), Share: 0.5}
+	// The pairs' event times are t0+2ms to t0+400ms, in the span
+	// [t0, t0+5m).
+	span := DriftWindow{Start: t0.Add(100 * time.Millisecond), End: t0.Add(time.Minute), Share: 0.5}
 	shifted := span
 	shifted.DatasetDrifted = true
 	cases := []struct {
@@ -26,10 +28,16 @@ func TestDriftHoldsRollback(t *testing.T) {
 			VerdictHold, "production's confidence dropped in this window (drift share 0.1): not attributed to the canary"},
 		{"drifted an hour earlier", &DriftWindow{Start: t0.Add(-time.Hour), End: t0.Add(-time.Second), Share: 0.5, DatasetDrifted: true},
 			VerdictRollback, ""},
-		// The canary window is [t0, t0+5m): a drift window ending on its
-		// start (last event at t0) overlaps it.
-		{"drift window ends on the start", &DriftWindow{Start: t0.Add(-time.Minute), End: t0, Share: 0.5, DatasetDrifted: true},
+		// Drift windows give their first and last event time: one whose
+		// last event is the first pair's overlaps the pairs.
+		{"drift window ends on the first pair", &DriftWindow{Start: t0.Add(-time.Minute), End: t0.Add(2 * time.Millisecond), Share: 0.5, DatasetDrifted: true},
 			VerdictHold, "inputs shifted"},
+		{"drift window ends just before the first pair", &DriftWindow{Start: t0.Add(-time.Minute), End: t0.Add(time.Millisecond), Share: 0.5, DatasetDrifted: true},
+			VerdictRollback, ""},
+		// Only the pairs' event time counts, not the whole span: a span
+		// closed full (window_pairs) holds several windows.
+		{"drifted later in the span", &DriftWindow{Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), Share: 0.5, DatasetDrifted: true},
+			VerdictRollback, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,7 +82,7 @@ func TestDriftHoldDoesNotCountTowardsRollback(t *testing.T) {
 	opts := defaultOptions(1)
 	opts.Judge.Guardrails.ConsecutiveWindows = 2
 	tr := NewTracker(opts)
-	tr.Drift(t0, "churn", DriftWindow{Start: t0, End: t0.Add(opts.Window - time.Second), Share: 0.5, DatasetDrifted: true})
+	tr.Drift(t0, "churn", DriftWindow{Start: t0, End: t0.Add(time.Second), Share: 0.5, DatasetDrifted: true})
 	var out []Report
 	at := t0
 	for w := range 3 {

@@ -355,7 +355,7 @@ func (t *Tracker) pair(name string, m *modelState, h, other Half, out []Report) 
 	sp := m.span(start)
 	sp.AddPrediction(Production, prod.Version)
 	sp.AddPrediction(Candidate, cand.Version)
-	sp.Pairs = append(sp.Pairs, NewPair(h, other))
+	sp.AddPair(NewPair(h, other), prod.At)
 	t.counters.Pairs++
 	for _, c := range closed { // full: the pair's own window
 		out = t.close(name, m, c.Start.UnixNano(), out)
@@ -382,7 +382,10 @@ func (t *Tracker) close(name string, m *modelState, start int64, out []Report) [
 		r.Quality = qualityOf(w.Pairs, m.labels)
 		streak := m.streak
 		m.streak = t.opts.Judge.Judge(&r, w.Pairs, m.streak)
-		if d, ok := m.driftOver(start, t.endOf(start)); ok && m.streak > streak {
+		// The pairs' own event time, not the whole span: a span closed
+		// full has several windows, and only the drift of the inputs the
+		// failing pairs saw excuses them.
+		if d, ok := m.driftOver(w.pairSpan(start, t.endOf(start))); ok && m.streak > streak {
 			// A guardrail failed (rollback, or a hold on the way to one)
 			// while production's own inputs shifted in this span: the
 			// failure is the inputs', not the canary's. Hold, and do not

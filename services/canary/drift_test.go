@@ -138,3 +138,33 @@ func TestOwnReportsAreNoDriftBacklog(t *testing.T) {
 		t.Errorf("pairs %d, want 50", r.Window.Pairs)
 	}
 }
+
+// TestInputShiftHoldsOnlyItsPart fills one event-time span with two
+// windows (window_pairs 200), both degraded: a drift report that covers
+// the second window's pairs only holds the second, the first rolls back.
+func TestInputShiftHoldsOnlyItsPart(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := testConfig()
+	cfg.AgreementRollback = true
+	svc := start(t, nc, js, cfg)
+	// Pairs 200 to 399 are at eventBase plus 200 to 399µs.
+	publishDrift(t, js, "churn", driftreport.Report{Model: "churn",
+		Window:     driftreport.Window{Start: eventBase.Add(250 * time.Microsecond), End: eventBase.Add(time.Millisecond), Count: 100},
+		DriftShare: 0.75, DatasetDrifted: true})
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if svc.sum(t, "lookout_canary_drift_reports_total") < 1 {
+			return errors.New("drift report not read yet")
+		}
+		return nil
+	})
+	prod, can := pairs("churn", 400, 10, 1)
+	publish(t, js, interleaved(prod, can))
+	reps := waitReports(t, js, "churn", 2)
+	if reps[0].Verdict != judge.VerdictRollback || reps[1].Verdict != judge.VerdictHold ||
+		reps[1].Reasons[0] != "inputs shifted in this window (drift share 0.75): not attributed to the canary" {
+		t.Errorf("verdicts %s %q, %s %q; want rollback, then hold for the inputs", reps[0].Verdict, reps[0].Reasons, reps[1].Verdict, reps[1].Reasons)
+	}
+	if !reps[0].Window.Start.Equal(reps[1].Window.Start) {
+		t.Errorf("windows start %v and %v, want one span", reps[0].Window.Start, reps[1].Window.Start)
+	}
+}
