@@ -79,6 +79,9 @@ type Counters struct {
 // advanced for IdleTimeout on it has its halves expired and its windows
 // closed. Feeding the same events at the same times again gives the same
 // reports. It is not safe for concurrent use.
+//
+// Drift windows (Drift) in which production's inputs shifted turn a
+// failing window they overlap into a hold: see Drift for which count.
 type Tracker struct {
 	opts     Options
 	clock    int64
@@ -96,6 +99,8 @@ type modelState struct {
 	// current part.
 	spans  map[int64]*Window
 	streak int
+	// drifts are the drift windows that shifted, oldest first (Drift).
+	drifts []driftSpan
 	// seen and maxTS mirror the assigner's: the latest event time.
 	seen  bool
 	maxTS int64
@@ -350,7 +355,7 @@ func (t *Tracker) pair(name string, m *modelState, h, other Half, out []Report) 
 	sp := m.span(start)
 	sp.AddPrediction(Production, prod.Version)
 	sp.AddPrediction(Candidate, cand.Version)
-	sp.Pairs = append(sp.Pairs, NewPair(h, other))
+	sp.AddPair(NewPair(h, other), prod.At)
 	t.counters.Pairs++
 	for _, c := range closed { // full: the pair's own window
 		out = t.close(name, m, c.Start.UnixNano(), out)
@@ -375,7 +380,20 @@ func (t *Tracker) close(name string, m *modelState, start int64, out []Report) [
 	if w != nil && w.HasCandidate() {
 		r := w.Report(name, t.endOf(start))
 		r.Quality = qualityOf(w.Pairs, m.labels)
+		streak := m.streak
 		m.streak = t.opts.Judge.Judge(&r, w.Pairs, m.streak)
+		// The pairs' own event time, not the whole span: a span closed
+		// full has several windows, and only the drift of the inputs the
+		// failing pairs saw excuses them.
+		if d, ok := m.driftOver(w.pairSpan(start, t.endOf(start))); ok && m.streak > streak {
+			// A guardrail failed (rollback, or a hold on the way to one)
+			// while production's own inputs shifted in this span: the
+			// failure is the inputs', not the canary's. Hold, and do not
+			// count the window towards consecutive_windows.
+			r.Verdict = VerdictHold
+			r.Reasons = append([]string{d.reason()}, r.Reasons...)
+			m.streak = streak
+		}
 		out = append(out, r)
 	}
 	return out
@@ -438,6 +456,9 @@ type modelSnapshot struct {
 	MaxTS    int64
 	// Labels are the feedback labels kept, in arrival order.
 	Labels []labelEntry
+	// Drifts are the drift windows that shifted, oldest first; absent in
+	// snapshots from before drift reports were read.
+	Drifts []driftSpan
 }
 
 // MarshalBinary returns the tracker's state: waiting halves, open windows
@@ -445,7 +466,7 @@ type modelSnapshot struct {
 func (t *Tracker) MarshalBinary() ([]byte, error) {
 	st := trackerState{Clock: t.clock, Counters: t.counters, Models: make(map[string]modelSnapshot, len(t.models))}
 	for name, m := range t.models {
-		snap := modelSnapshot{Halves: m.join.Halves(), Streak: m.streak, Seen: m.seen, MaxTS: m.maxTS, Labels: m.labels.live()}
+		snap := modelSnapshot{Halves: m.join.Halves(), Streak: m.streak, Seen: m.seen, MaxTS: m.maxTS, Labels: m.labels.live(), Drifts: m.drifts}
 		for _, start := range slices.Sorted(maps.Keys(m.spans)) {
 			snap.Spans = append(snap.Spans, *m.spans[start])
 		}
@@ -477,7 +498,7 @@ func (t *Tracker) UnmarshalBinary(data []byte) error {
 	for _, name := range slices.Sorted(maps.Keys(st.Models)) {
 		snap := st.Models[name]
 		m := fresh.model(name)
-		m.streak, m.seen, m.maxTS = snap.Streak, snap.Seen, snap.MaxTS
+		m.streak, m.seen, m.maxTS, m.drifts = snap.Streak, snap.Seen, snap.MaxTS, snap.Drifts
 		if snap.Assigner.Seen {
 			fresh.win.Restore(name, snap.Assigner, fresh.now())
 		}

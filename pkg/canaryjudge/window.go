@@ -70,6 +70,31 @@ type Window struct {
 	Rejected map[string]int
 	// Versions counts predictions per side and version.
 	Versions [2]map[string]int
+	// First and Last are the earliest and latest event time of Pairs (a
+	// pair's is its production half's), unix ns; both 0 in windows from
+	// snapshots from before they were kept.
+	First, Last int64
+}
+
+// AddPair adds p, whose event time is at.
+func (w *Window) AddPair(p Pair, at int64) {
+	if len(w.Pairs) == 0 || at < w.First {
+		w.First = at
+	}
+	if len(w.Pairs) == 0 || at > w.Last {
+		w.Last = at
+	}
+	w.Pairs = append(w.Pairs, p)
+}
+
+// pairSpan returns the event time the window's pairs cover, both ends
+// included: First to Last, or the whole span [start, end) when the window
+// holds no pair or does not know (a window from an older snapshot).
+func (w *Window) pairSpan(start, end int64) (first, last int64) {
+	if len(w.Pairs) == 0 || w.First == 0 && w.Last == 0 {
+		return start, end - 1
+	}
+	return w.First, w.Last
 }
 
 // Open starts the window of the span at start unless it is open already.

@@ -8,6 +8,13 @@
 // A window does not wait for labels past its close: labels later than the
 // window's close plus allowed lateness are in no report (labels are
 // cheap to keep, pairs of closed windows are not).
+// It also reads the drift reports, lookout.drift.* on the reports stream:
+// a window whose guardrails fail while a drift report that shifted
+// (dataset_drifted, or confidence dropped) overlaps its event-time span
+// is held, not rolled back: production's own inputs moved, so the failure
+// is not attributed to the canary. Only drift reports read before the
+// canary window closes count (pkg/canaryjudge.Tracker.Drift): a later one
+// does not take back a verdict already published.
 // The judging itself is pkg/canary; this package feeds it from JetStream.
 //
 // No loss on restart: the service reads each stream with a natsbus.Ordered
@@ -132,8 +139,11 @@ type checkpoint struct {
 	// Feedback is absent (zero) in checkpoints from before the canary
 	// read feedback.
 	Feedback position
-	Tracker  []byte
-	Pending  []pendingReport
+	// Drift is absent (zero) in checkpoints from before the canary read
+	// drift reports.
+	Drift   position
+	Tracker []byte
+	Pending []pendingReport
 }
 
 // position is how far a stream has been read: up to Seq, or, before the
@@ -168,7 +178,7 @@ type run struct {
 	stopped  bool
 	tracker  *judge.Tracker
 	obs      jetstream.ObjectStore
-	sources  [3]*source
+	sources  [4]*source
 	pending  []pendingReport
 	dirty    bool
 	counters judge.Counters
@@ -205,7 +215,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.env.Log.Info("canary starting",
 		zap.Duration("window", s.cfg.Window), zap.Int("window_pairs", s.cfg.WindowPairs),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
-		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq), zap.Uint64("feedback_seq", r.sources[2].pos.Seq),
+		zap.Uint64("predictions_seq", r.sources[0].pos.Seq), zap.Uint64("rejected_seq", r.sources[1].pos.Seq), zap.Uint64("feedback_seq", r.sources[2].pos.Seq), zap.Uint64("drift_seq", r.sources[3].pos.Seq),
 		zap.Int("halves_waiting", r.tracker.InFlight()), zap.Int("reports_pending", len(r.pending)))
 	// Each stream is read by an ordered reader from the checkpoint's
 	// position (natsbus.Ordered, the core's checkpoint pattern); a reader
@@ -310,11 +320,15 @@ func (s *Service) Run(ctx context.Context) error {
 // before the first start can still pair. A fresh start saves at once, so
 // that a crash before the first checkpoint replays from the same place.
 func (r *run) restore(ctx context.Context) error {
-	r.sources = [3]*source{
+	r.sources = [4]*source{
 		{kind: natsbus.KindPredictions, stream: r.env.Subjects.StreamName(natsbus.StreamPredictions)},
 		{kind: natsbus.KindRejected, stream: r.env.Subjects.StreamName(natsbus.StreamRejected)},
 		// Feedback labels the pairs (quality); read like the others.
 		{kind: natsbus.KindFeedback, stream: r.env.Subjects.StreamName(natsbus.StreamFeedback)},
+		// Drift reports attribute failures to the inputs; the reports
+		// stream holds canary and performance reports too, the reader
+		// filters on lookout.drift.*.
+		{kind: natsbus.KindDrift, stream: r.env.Subjects.StreamName(natsbus.StreamReports)},
 	}
 	data, err := r.obs.GetBytes(ctx, StateObject)
 	switch {
@@ -346,11 +360,14 @@ func (r *run) restore(ctx context.Context) error {
 			return fmt.Errorf("canary: %w", err)
 		}
 	}
-	r.sources[0].pos, r.sources[1].pos, r.sources[2].pos = cp.Predictions, cp.Rejected, cp.Feedback
-	if cp.Feedback == (position{}) {
-		// A checkpoint from before feedback was read: labels for the open
-		// windows may be up to a window and its lateness old.
-		r.sources[2].pos = position{Start: time.Now().Add(-r.cfg.Window - r.cfg.AllowedLateness).UTC()}
+	r.sources[0].pos, r.sources[1].pos, r.sources[2].pos, r.sources[3].pos = cp.Predictions, cp.Rejected, cp.Feedback, cp.Drift
+	// A checkpoint from before feedback (or drift reports) was read:
+	// labels and drift reports for the open windows may be up to a window
+	// and its lateness old.
+	for _, src := range r.sources[2:] {
+		if src.pos == (position{}) {
+			src.pos = position{Start: time.Now().Add(-r.cfg.Window - r.cfg.AllowedLateness).UTC()}
+		}
 	}
 	r.pending = cp.Pending
 	r.counters = r.tracker.Counters()
@@ -365,7 +382,7 @@ func (r *run) save(ctx context.Context) error {
 		return err
 	}
 	data, err := json.Marshal(checkpoint{
-		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Feedback: r.sources[2].pos, Tracker: tracker, Pending: r.pending,
+		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Feedback: r.sources[2].pos, Drift: r.sources[3].pos, Tracker: tracker, Pending: r.pending,
 	})
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -390,22 +407,38 @@ func (r *run) reader(ctx context.Context, src *source) (*natsbus.Ordered, error)
 		return nil, fmt.Errorf("canary: stream %s: %w", src.stream, err)
 	}
 	last := info.State.LastSeq
+	filter := r.env.Subjects.All(src.kind)
 	reader := &natsbus.Ordered{
-		JS: r.env.JS, Stream: src.stream, Filter: []string{r.env.Subjects.All(src.kind)},
+		JS: r.env.JS, Stream: src.stream, Filter: []string{filter},
 		Name: "canary-" + src.kind, Log: r.env.Log, Health: r.env.Health.Reporter("canary:" + src.kind),
+	}
+	// The backlog is what the filter will deliver. The reports stream also
+	// holds the canary's own reports: its last message is no backlog of
+	// drift reports (waiting for one would stop the idle timeout).
+	backlogSeq, backlogTime := last, info.State.LastTime
+	if src.kind == natsbus.KindDrift {
+		m, err := stream.GetLastMsgForSubject(ctx, filter)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			backlogSeq, backlogTime = 0, time.Time{}
+		case err != nil:
+			return nil, fmt.Errorf("canary: last drift report in %s: %w", src.stream, err)
+		default:
+			backlogSeq, backlogTime = m.Sequence, m.Time
+		}
 	}
 	switch {
 	case src.pos.Seq > last:
 		r.env.Log.Warn("canary: stream is behind the checkpoint (recreated?); reading it from the start",
 			zap.String("stream", src.stream), zap.Uint64("checkpoint_seq", src.pos.Seq), zap.Uint64("last_seq", last))
 		src.pos = position{}
-		src.backlog = last > 0
+		src.backlog = backlogSeq > 0
 	case src.pos.Seq > 0:
 		reader.StartSeq = src.pos.Seq + 1
-		src.backlog = last > src.pos.Seq
+		src.backlog = backlogSeq > src.pos.Seq
 	default:
 		reader.StartTime = src.pos.Start
-		src.backlog = last > 0 && !info.State.LastTime.Before(src.pos.Start)
+		src.backlog = backlogSeq > 0 && !backlogTime.Before(src.pos.Start)
 	}
 	return reader, nil
 }
@@ -449,6 +482,20 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 		}
 		r.metrics.feedback.Inc()
 		reports = r.tracker.Feedback(meta.Timestamp, fb)
+	case natsbus.KindDrift:
+		var d driftReport
+		if err := json.Unmarshal(msg.Data(), &d); err != nil || d.Window.Start.IsZero() {
+			// The drift service wrote it: a bug or a foreign writer.
+			r.env.Log.Warn("canary: drift report does not decode; skipped",
+				zap.String("subject", msg.Subject()), zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))
+			reports = r.tracker.Advance(meta.Timestamp)
+			break
+		}
+		r.metrics.drift.Inc()
+		reports = r.tracker.Drift(meta.Timestamp, model, judge.DriftWindow{
+			Start: d.Window.Start, End: d.Window.End, Share: d.DriftShare,
+			DatasetDrifted: d.DatasetDrifted, ConfidenceDropped: d.Confidence != nil && d.Confidence.Dropped,
+		})
 	case natsbus.KindRejected:
 		if msg.Headers().Get(event.HeaderInput) == event.InputFeedback {
 			break // invalid feedback, not a rejected prediction
@@ -463,6 +510,20 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 		reports = r.tracker.Rejected(meta.Timestamp, ts, model, role)
 	}
 	r.queue(reports)
+}
+
+// driftReport is the part of a drift report (pkg/driftreport.Report) the
+// canary reads: decoding only it skips the per-feature figures.
+type driftReport struct {
+	Window struct {
+		Start time.Time `json:"start"`
+		End   time.Time `json:"end"`
+	} `json:"window"`
+	DriftShare     float64 `json:"drift_share"`
+	DatasetDrifted bool    `json:"dataset_drifted"`
+	Confidence     *struct {
+		Dropped bool `json:"dropped"`
+	} `json:"confidence"`
 }
 
 // RoleOfRejected reads the role from the bytes of a rejected input, best
@@ -509,7 +570,7 @@ func TimeOfRejected(original []byte) time.Time {
 	return ts
 }
 
-// caughtUp reports whether both streams have been read to their end, so
+// caughtUp reports whether every stream has been read to their end, so
 // that the wall clock may move the tracker's clock (expiring the halves
 // and closing the windows of models idle for the idle timeout). While a backlog is read, only
 // the stored times move it, so a replay decides as the first run did.
@@ -607,6 +668,7 @@ type metrics struct {
 	predictions       prometheus.Counter
 	rejected          *prometheus.CounterVec
 	feedback          prometheus.Counter
+	drift             prometheus.Counter
 	pairs             prometheus.Counter
 	unmatched         *prometheus.CounterVec
 	duplicates        prometheus.Counter
@@ -630,6 +692,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"role"}),
 		feedback: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_canary_feedback_total", Help: "Valid feedback messages read by the canary service (labels join pairs).",
+		}),
+		drift: f.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_canary_drift_reports_total", Help: "Drift reports read by the canary service (a shifted one holds the failing canary windows it overlaps).",
 		}),
 		pairs: f.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_canary_pairs_total", Help: "Production and canary predictions joined into pairs.",
