@@ -35,6 +35,11 @@ type Config struct {
 	// WindowEvents ... and one closes early once it holds this many
 	// events.
 	WindowEvents int `yaml:"window_events"`
+	// MinWindowEvents: a window closed with fewer events (the tail of an
+	// aligned span after full windows, a quiet model's idle close) is not
+	// reported: statistics on a handful of events cry wolf. 0 means a tenth
+	// of WindowEvents, at most 100.
+	MinWindowEvents int `yaml:"min_window_events"`
 	// AllowedLateness is how far behind a model's latest event time an
 	// event may come and still join its window (default 1m): a window
 	// closes when the latest event time passes its end by this much. Later
@@ -143,6 +148,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WindowEvents <= 0 {
 		c.WindowEvents = def.WindowEvents
+	}
+	if c.MinWindowEvents <= 0 {
+		c.MinWindowEvents = max(1, min(100, c.WindowEvents/10))
 	}
 	switch c.Reference {
 	case "":

@@ -403,7 +403,16 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 	w := c.Value
 	why := string(c.Reason)
 	start := time.Now()
-	report, learned, skipped := s.build(m, w)
+	var (
+		report  driftreport.Report
+		learned = func() {}
+		skipped string
+	)
+	if w.rows < s.cfg.MinWindowEvents {
+		skipped = fmt.Sprintf("%d events, under min_window_events %d: too few to compare", w.rows, s.cfg.MinWindowEvents)
+	} else {
+		report, learned, skipped = s.build(m, w)
+	}
 	if skipped == "" {
 		report.Model = m.name
 		report.Window.Start, report.Window.End = w.start(), w.end()
@@ -445,7 +454,7 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 			zap.String("model", m.name), zap.Error(err))
 		s.dirty[m.name] = m
 	}
-	if s.cfg.Reference == ReferenceRolling {
+	if s.cfg.Reference == ReferenceRolling && w.rows >= s.cfg.MinWindowEvents {
 		m.history = append(m.history, w)
 		s.storeRolling(m.name, w)
 		if len(m.history) > s.cfg.RollingWindows {

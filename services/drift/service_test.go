@@ -493,6 +493,7 @@ func TestIdleTimeoutClosesQuietModel(t *testing.T) {
 func TestOutOfOrderWithinLateness(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	cfg := driftsvc.DefaultConfig()
+	cfg.MinWindowEvents = 1 // windows of a few events, on purpose
 	cfg.Window = 10 * time.Second
 	cfg.WindowEvents = 100000
 	cfg.IdleTimeout = time.Hour // only the watermark closes here
@@ -530,6 +531,7 @@ func TestOutOfOrderWithinLateness(t *testing.T) {
 func TestRestartWithSeveralOpenWindows(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	cfg := driftsvc.DefaultConfig()
+	cfg.MinWindowEvents = 1 // windows of a few events, on purpose
 	cfg.Window = 10 * time.Second
 	cfg.WindowEvents = 60
 	cfg.IdleTimeout = time.Hour
@@ -604,5 +606,35 @@ func TestReferenceWindowNotReported(t *testing.T) {
 	if r := got[2]; r.Version != "v2" || r.Prediction == nil || r.Confidence == nil ||
 		!strings.Contains(r.Reference.Source, "prediction and confidence: version v2: first window") {
 		t.Errorf("v2's second window: prediction %v, confidence %v, source %q", r.Prediction, r.Confidence, r.Reference.Source)
+	}
+}
+
+// TestTinyWindowNotReported: the few events an aligned span keeps after its
+// full windows (or a quiet model's idle close) are not a report of their
+// own: statistics on a handful of events cry wolf. A demo run showed one
+// such window of one second "drifted" with share 1.
+func TestTinyWindowNotReported(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	cfg := driftsvc.DefaultConfig()
+	cfg.Window = 10 * time.Second
+	cfg.WindowEvents = 100 // so min_window_events is 10
+	cfg.IdleTimeout = time.Hour
+	cfg.ReferenceMinEvents = 1
+	pinStable(t, js)
+	startDrift(t, nc, js, cfg)
+
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	g := newGenerator(17)
+	g.publishAt(t, js, every(base, 10*time.Millisecond, 105)...)                     // a full window, then 5 more in the span
+	g.publishAt(t, js, every(base.Add(20*time.Second), 10*time.Millisecond, 100)...) // a full window in a later span
+	g.publishAt(t, js, every(base.Add(2*time.Minute), 10*time.Millisecond, 100)...)  // a third full window, after the tail closed
+	g.publishAt(t, js, base.Add(5*time.Minute))                                      // closes what is open
+	// Reports come in order, so the tail (closed before the third window)
+	// would be among these three if it were reported.
+	got := waitReports(t, js, "churn", 3)
+	for _, r := range got {
+		if r.Window.Count < 10 {
+			t.Errorf("a window of %d events was reported", r.Window.Count)
+		}
 	}
 }

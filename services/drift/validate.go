@@ -53,6 +53,9 @@ func (c Config) Validate() error {
 		// checkpointed), so any positive wait works.
 		add("ack_wait: must not be negative, got %v", c.AckWait)
 	}
+	if c.MinWindowEvents < 0 {
+		add("min_window_events: must not be negative, got %d", c.MinWindowEvents)
+	}
 	if c.AllowedLateness < 0 {
 		add("allowed_lateness: must not be negative, got %v", c.AllowedLateness)
 	}
