@@ -48,7 +48,7 @@ func (s *Service) newDeliverer(snk sink) *deliverer {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       deliverAckWait,
 		MaxAckPending: 1, // in order, one at a time
-	}, nil)
+	})
 	return &deliverer{s: s, sink: snk, consumer: consumer, msgs: make(chan jetstream.Msg)}
 }
 

@@ -48,13 +48,15 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 	}
 	stream := s.env.Subjects.StreamName(natsbus.StreamAlerts)
 	d.consumer = s.durable(stream, jetstream.ConsumerConfig{
-		Durable:       consumerDispatch,
-		Description:   "alert: grouping alert events into notifications",
-		DeliverPolicy: jetstream.DeliverAllPolicy, // new events only: see startNew
+		Durable:     consumerDispatch,
+		Description: "alert: grouping alert events into notifications",
+		// New ones only when first created; once it exists, Durable
+		// resumes it after its floor, so nothing unacknowledged is skipped.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 256, // the size of events: the handler never waits long
-	}, s.startNew(stream))
+	})
 	return d, nil
 }
 

@@ -96,13 +96,15 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 
 	stream := subjects.StreamName(natsbus.StreamReports)
 	e.consumer = s.durable(stream, jetstream.ConsumerConfig{
-		Durable:       consumerReports,
-		Description:   "alert: rule evaluation over reports",
-		DeliverPolicy: jetstream.DeliverAllPolicy, // new reports only: see startNew
+		Durable:     consumerReports,
+		Description: "alert: rule evaluation over reports",
+		// New ones only when first created; once it exists, Durable
+		// resumes it after its floor, so nothing unacknowledged is skipped.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
 		MaxAckPending: 256, // the size of reports: the handler never waits long
-	}, s.startNew(stream))
+	})
 	return e, nil
 }
 

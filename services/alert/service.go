@@ -309,41 +309,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // a singleton under its lease, so at start the consumer is recreated at its
 // acknowledgement floor and whatever a crashed process held is delivered
 // again at once. Its state goes to health as alert/<name>.
-func (s *Service) durable(stream string, cfg jetstream.ConsumerConfig, floor func(context.Context, uint64, *jetstream.ConsumerInfo) (uint64, error)) *natsbus.Durable {
+func (s *Service) durable(stream string, cfg jetstream.ConsumerConfig) *natsbus.Durable {
 	return &natsbus.Durable{
 		JS:     s.env.JS,
 		Stream: stream,
 		Config: cfg,
 		Owned:  true,
-		Floor:  floor,
 		Log:    s.log,
 		Health: s.env.Health.Reporter("alert/" + cfg.Durable),
-	}
-}
-
-// startNew returns the Floor of a consumer that starts, like
-// DeliverNewPolicy, after the last message of stream when it is first
-// created, and at its acknowledgement floor ever after. Durable resumes at
-// the floor only a DeliverAllPolicy consumer (it would recreate a
-// DeliverNewPolicy one "new", losing what was not acknowledged), so such a
-// consumer is configured DeliverAllPolicy with this Floor.
-func (s *Service) startNew(stream string) func(context.Context, uint64, *jetstream.ConsumerInfo) (uint64, error) {
-	first := true
-	return func(ctx context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error) {
-		if !first || old != nil {
-			first = false
-			return floor, nil
-		}
-		st, err := s.env.JS.Stream(ctx, stream)
-		if err != nil {
-			return 0, fmt.Errorf("stream %s: %w", stream, err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("stream %s: %w", stream, err)
-		}
-		first = false
-		return max(floor, info.State.LastSeq), nil
 	}
 }
 
