@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/drift"
 	"github.com/lookout-ml/lookout/services/ingest"
@@ -40,6 +41,11 @@ type NATSConfig struct {
 	Retention time.Duration `yaml:"retention"`
 	// Replicas of each stream in a cluster.
 	Replicas int `yaml:"replicas"`
+	// Users of the embedded server; with any, anonymous clients are
+	// refused and each user may do what its role allows.
+	Users []natsbus.User `yaml:"users"`
+	// TLS of the embedded server's client port.
+	TLS natsbus.TLS `yaml:"tls"`
 }
 
 // natsSection is the top-level key of NATSConfig.
@@ -202,6 +208,12 @@ func (n NATSConfig) Validate() error {
 	}
 	if n.Replicas < 1 || n.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas: must be 1 to 5, got %d", n.Replicas))
+	}
+	if err := natsbus.ValidateUsers(n.Users, "users"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := natsbus.ValidateTLS(n.TLS, "tls"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -118,11 +118,13 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 type clientFlags struct {
 	natsURL    string
 	configPath string
+	auth       natsAuthFlags
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS server `URL` (a comma-separated list for a cluster)")
 	fs.StringVar(&f.configPath, "config", "", "YAML configuration `file`")
+	f.auth.register(fs)
 }
 
 func (f *clientFlags) load() (Config, error) { return loadConfig(f.configPath) }
@@ -130,9 +132,9 @@ func (f *clientFlags) load() (Config, error) { return loadConfig(f.configPath) }
 // connect opens a NATS connection and a JetStream context for a client
 // command.
 func (f *clientFlags) connect(name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(f.natsURL, nats.Name("lookout "+name))
+	nc, err := natsbus.Connect(f.natsURL, "lookout "+name, f.auth.resolve())
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", f.natsURL, err)
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
@@ -140,6 +142,39 @@ func (f *clientFlags) connect(name string) (*nats.Conn, jetstream.JetStream, err
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return nc, js, nil
+}
+
+// natsAuthFlags are the credentials and TLS files a client presents to a
+// NATS server, from flags or the environment (LOOKOUT_NATS_*). Secrets
+// themselves are read from files or the environment only: a flag's value
+// would show in the process list.
+type natsAuthFlags struct {
+	auth natsbus.ClientAuth
+}
+
+func (a *natsAuthFlags) register(fs *flag.FlagSet) {
+	env := os.Getenv
+	fs.StringVar(&a.auth.CredsFile, "nats-creds", env("LOOKOUT_NATS_CREDS"), "NATS credentials `file` (JWT and seed; env LOOKOUT_NATS_CREDS)")
+	fs.StringVar(&a.auth.NkeySeedFile, "nats-nkey", env("LOOKOUT_NATS_NKEY"), "NATS nkey seed `file` (env LOOKOUT_NATS_NKEY)")
+	fs.StringVar(&a.auth.User, "nats-user", env("LOOKOUT_NATS_USER"), "NATS `user` (env LOOKOUT_NATS_USER); the password from --nats-password-file or LOOKOUT_NATS_PASSWORD")
+	fs.StringVar(&a.auth.PasswordFile, "nats-password-file", env("LOOKOUT_NATS_PASSWORD_FILE"), "`file` holding the NATS password (env LOOKOUT_NATS_PASSWORD_FILE)")
+	fs.StringVar(&a.auth.TokenFile, "nats-token-file", env("LOOKOUT_NATS_TOKEN_FILE"), "`file` holding a NATS token (or env LOOKOUT_NATS_TOKEN)")
+	fs.StringVar(&a.auth.CA, "nats-ca", env("LOOKOUT_NATS_CA"), "CA certificate `file` that signed the NATS server's (env LOOKOUT_NATS_CA)")
+	fs.StringVar(&a.auth.Cert, "nats-cert", env("LOOKOUT_NATS_CERT"), "client certificate `file` for a server that verifies clients (env LOOKOUT_NATS_CERT)")
+	fs.StringVar(&a.auth.Key, "nats-key", env("LOOKOUT_NATS_KEY"), "client key `file` (env LOOKOUT_NATS_KEY)")
+}
+
+// resolve returns the credentials, with the secrets given in the
+// environment where no file names them.
+func (a *natsAuthFlags) resolve() natsbus.ClientAuth {
+	auth := a.auth
+	if auth.PasswordFile == "" {
+		auth.Password = os.Getenv("LOOKOUT_NATS_PASSWORD")
+	}
+	if auth.TokenFile == "" {
+		auth.Token = os.Getenv("LOOKOUT_NATS_TOKEN")
+	}
+	return auth
 }
 
 // subjects returns the subjects under the configured prefix.

@@ -51,6 +51,8 @@ type runOptions struct {
 	only       []string
 	demo       bool
 	logLevel   zapcore.Level
+	// auth is how to authenticate to the server given with --nats.
+	auth natsAuthFlags
 }
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,6 +69,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&opts.configPath, "config", "", "YAML configuration `file`")
 	fs.StringVar(&only, "only", "", "run only these services, comma-separated: "+strings.Join(componentNames(), ","))
 	fs.BoolVar(&opts.demo, "demo", false, "publish a demo model whose story (input shift, canary regression, late labels) shows every report, alert and notification within five minutes")
+	opts.auth.register(fs)
 	fs.TextVar(&opts.logLevel, "log-level", zapcore.InfoLevel, "log `level`: debug, info, warn, error")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -124,8 +127,24 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.Validate(); err != nil {
 		return err
 	}
-	url := m.Options.natsURL
-	if url == "" {
+	handlers := []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own drain at shutdown
+				m.Log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { m.Log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			fields := []zap.Field{zap.Error(err)}
+			if sub != nil {
+				fields = append(fields, zap.String("subject", sub.Subject))
+			}
+			m.Log.Warn("nats error", fields...)
+		}),
+	}
+	var nc *nats.Conn
+	if m.Options.natsURL == "" {
 		dataDir, err := filepath.Abs(m.Options.dataDir)
 		if err != nil {
 			return err
@@ -133,26 +152,30 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return fmt.Errorf("data folder: %w", err)
 		}
-		m.server, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{Listen: m.Options.listen, DataDir: dataDir})
+		// The services' own user: made now, known only to this process,
+		// which reaches the server through memory.
+		internal := natsbus.NewInternalCredentials()
+		m.server, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{
+			Listen: m.Options.listen, DataDir: dataDir,
+			Users: m.Config.NATS.Users, TLS: m.Config.NATS.TLS,
+			Subjects: natsbus.NewSubjects(m.Config.NATS.Prefix), Internal: internal,
+		})
 		if err != nil {
 			return err
 		}
-		url = m.server.ClientURL()
+		url := m.server.ClientURL()
 		fmt.Fprintf(m.Stdout, "lookout: NATS listening on %s (JetStream data in %s)\n", url, filepath.Join(dataDir, "jetstream"))
-		m.Log.Info("embedded nats started", zap.String("url", url), zap.String("data", dataDir))
-	}
-	nc, err := nats.Connect(url,
-		nats.Name("lookout run"),
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own drain at shutdown
-				m.Log.Warn("nats disconnected", zap.Error(err))
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { m.Log.Info("nats reconnected", zap.String("url", c.ConnectedUrl())) }),
-	)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", url, err)
+		m.Log.Info("embedded nats started", zap.String("url", url), zap.String("data", dataDir),
+			zap.Int("users", len(m.Config.NATS.Users)), zap.Bool("tls", m.Config.NATS.TLS.Enabled()))
+		if nc, err = natsbus.ConnectInProcess(m.server, "lookout run", internal, handlers...); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if nc, err = natsbus.Connect(m.Options.natsURL, "lookout run", m.Options.auth.resolve(), handlers...); err != nil {
+			return err
+		}
+		m.Log.Info("nats connected", zap.String("url", nc.ConnectedUrlRedacted()))
 	}
 	m.nc = nc
 	js, err := jetstream.New(nc,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -11,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
@@ -55,7 +54,7 @@ func tailCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// under it ends tail with an error instead of a silent hang.
 	var readErr <-chan error
 	if since > 0 {
-		stop, errs, err := tailStream(ctx, js, rest[0], time.Now().Add(-since), msgs, newLogger(stderr, zapcore.WarnLevel))
+		stop, errs, err := tailStream(ctx, nc, js, rest[0], time.Now().Add(-since), msgs)
 		if err != nil {
 			return err
 		}
@@ -116,27 +115,83 @@ func tailLine(msg *nats.Msg) []byte {
 	return b
 }
 
-// tailStream reads subject from the stream that keeps it, from start on and
-// then live, with an ordered reader (natsbus.Ordered), and sends each
-// message to msgs. The reader's error, if it stops before stop is called,
-// arrives on errs. stop ends the reader and waits for it.
-func tailStream(ctx context.Context, js jetstream.JetStream, subject string, start time.Time, msgs chan<- *nats.Msg, log *zap.Logger) (stop func(), errs <-chan error, err error) {
+// tailStream reads subject from the stream that keeps it, from start on,
+// and then live, sending each message to msgs. History comes from direct
+// gets (natsbus.ReadHistory) and the live part from a subscription made
+// before the history is read, so that a reader whose role allows no
+// consumers can tail too; a message that arrives live while the history
+// is read is printed once. The stream's existence is checked every 2 s: a
+// stream deleted under tail ends it with an error on errs instead of a
+// silent hang. stop ends tail's readers and waits for them.
+func tailStream(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, subject string, start time.Time, msgs chan<- *nats.Msg) (stop func(), errs <-chan error, err error) {
 	name, err := js.StreamNameBySubject(ctx, subject)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--since: no stream keeps %s: %w", subject, err)
 	}
-	reader := &natsbus.Ordered{JS: js, Stream: name, Filter: []string{subject}, StartTime: start, Name: "tail", Log: log}
+	live := make(chan *nats.Msg, 4096)
+	sub, err := nc.ChanSubscribe(subject, live)
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, nil, err
+	}
+	subscribed := time.Now()
 	readCtx, cancel := context.WithCancel(ctx)
 	out := make(chan error, 1)
 	finished := make(chan struct{})
+	send := func(m *nats.Msg) bool {
+		select {
+		case msgs <- m:
+			return true
+		case <-readCtx.Done():
+			return false
+		}
+	}
 	go func() {
 		defer close(finished)
-		out <- reader.Consume(readCtx, func(m jetstream.Msg) {
-			select {
-			case msgs <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}:
-			case <-readCtx.Done():
+		defer func() { _ = sub.Unsubscribe() }()
+		// What the history held from the moment the subscription began
+		// also arrived live: count it, to skip it there once.
+		seen := map[string]int{}
+		err := natsbus.ReadHistory(readCtx, nc, name, subject, start, func(m *nats.Msg) error {
+			if stored, err := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp")); err == nil && !stored.Before(subscribed.Add(-time.Second)) {
+				seen[m.Subject+"\x00"+string(m.Data)]++
 			}
+			if !send(m) {
+				return readCtx.Err()
+			}
+			return nil
 		})
+		if err != nil {
+			if readCtx.Err() == nil {
+				out <- err
+			}
+			return
+		}
+		check := time.NewTicker(2 * time.Second)
+		defer check.Stop()
+		for {
+			select {
+			case <-readCtx.Done():
+				return
+			case m := <-live:
+				key := m.Subject + "\x00" + string(m.Data)
+				if seen[key] > 0 {
+					seen[key]--
+					continue
+				}
+				if !send(m) {
+					return
+				}
+			case <-check.C:
+				if _, err := js.Stream(readCtx, name); errors.Is(err, jetstream.ErrStreamNotFound) {
+					out <- fmt.Errorf("stream %s was deleted", name)
+					return
+				}
+			}
+		}
 	}()
 	return func() { cancel(); <-finished }, out, nil
 }

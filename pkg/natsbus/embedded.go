@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // EmbeddedOptions configure the NATS server that `lookout run` embeds.
@@ -16,6 +17,14 @@ type EmbeddedOptions struct {
 	Listen string
 	// DataDir holds JetStream's files (under DataDir/jetstream).
 	DataDir string
+	// Users, when any are given, are the only outside clients accepted,
+	// each with its role's permissions (under Subjects' prefix); Internal
+	// is then the user Lookout's own connections authenticate as.
+	Users    []User
+	Subjects Subjects
+	Internal Credentials
+	// TLS, when enabled, is required of every outside client.
+	TLS TLS
 }
 
 // StartEmbedded starts a NATS server with JetStream and waits until it
@@ -30,7 +39,7 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: listen port %q: %w", portText, err)
 	}
-	ns, err := server.NewServer(&server.Options{
+	serverOpts := &server.Options{
 		ServerName: "lookout",
 		Host:       host,
 		Port:       port,
@@ -38,7 +47,32 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		StoreDir:   filepath.Join(opts.DataDir, "jetstream"),
 		NoSigs:     true, // lookout handles signals and shuts the server down itself
 		MaxPayload: 8 << 20,
-	})
+		NoLog:      true,
+	}
+	if len(opts.Users) > 0 {
+		if opts.Internal.User == "" {
+			return nil, fmt.Errorf("embedded nats: users configured without internal credentials")
+		}
+		subjects := opts.Subjects
+		if subjects.Prefix == "" {
+			subjects = NewSubjects("")
+		}
+		serverOpts.Users, serverOpts.Nkeys, err = subjects.Authorization(opts.Users, opts.Internal)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: %w", err)
+		}
+	}
+	if opts.TLS.Enabled() {
+		serverOpts.TLSConfig, err = server.GenTLSConfig(&server.TLSConfigOpts{
+			CertFile: opts.TLS.Cert, KeyFile: opts.TLS.Key, CaFile: opts.TLS.CA, Verify: opts.TLS.CA != "",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: tls: %w", err)
+		}
+		serverOpts.TLS, serverOpts.TLSVerify = true, opts.TLS.CA != ""
+		serverOpts.TLSTimeout = 5
+	}
+	ns, err := server.NewServer(serverOpts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
@@ -48,4 +82,19 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: not ready to accept clients on %s after 30s", opts.Listen)
 	}
 	return ns, nil
+}
+
+// ConnectInProcess connects to ns through memory, not the network, as
+// Lookout's internal user: its credentials never leave the process, and no
+// TLS is needed. Its inbox is InboxPrefix, which no outside user may read.
+func ConnectInProcess(ns *server.Server, name string, internal Credentials, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.InProcessServer(ns), nats.CustomInboxPrefix(InboxPrefix)}
+	if internal.User != "" {
+		opts = append(opts, nats.UserInfo(internal.User, internal.Password))
+	}
+	nc, err := nats.Connect("", append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the embedded server: %w", err)
+	}
+	return nc, nil
 }

@@ -60,6 +60,8 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 			Duplicates:  opts.Duplicates,
 			Storage:     jetstream.FileStorage,
 			Replicas:    opts.Replicas,
+			// Readers read history with direct gets (see ReadHistory).
+			AllowDirect: true,
 		}
 	}
 	ingest := limits(StreamIngest, "raw prediction events from clients, until ingest has handled them", KindIngest)

@@ -21,9 +21,9 @@ import (
 // JetStream names the alert service owns, under the subjects' prefix.
 const (
 	// roleState is the KV bucket of alert and group state.
-	roleState = "ALERT_STATE"
+	roleState = natsbus.BucketAlertState
 	// roleSilences is the KV bucket of silences.
-	roleSilences = "SILENCES"
+	roleSilences = natsbus.BucketSilences
 	// roleNotify is the stream of notifications waiting for their sinks.
 	roleNotify = "NOTIFY"
 	// kindNotify is the subject kind: <prefix>.notify.<sink>.
@@ -39,11 +39,24 @@ const (
 // ErrNotFound is returned for a silence ID that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// openBucket binds the bucket, creating it when it does not exist yet.
+// Binding first lets an admin, who may write silences but not create or
+// change buckets, use the CLI.
 func openBucket(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects, name, description string) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.KeyValue(ctx, name)
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("kv %s: %w", name, err)
+	}
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Description: description, History: 1, Storage: jetstream.FileStorage,
 		Replicas: natsbus.Replicas(ctx, js, subjects),
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.KeyValue(ctx, name) // another process made it first
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kv %s: %w", name, err)
 	}

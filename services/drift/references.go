@@ -18,7 +18,7 @@ import (
 
 // ReferencesRole names the Object Store bucket of references:
 // <PREFIX>_REFERENCES.
-const ReferencesRole = "REFERENCES"
+const ReferencesRole = natsbus.BucketReferences
 
 // Object names in the references bucket.
 const (
@@ -45,14 +45,24 @@ type References struct {
 }
 
 // OpenReferences opens the references bucket, creating it when missing.
+// It binds first, so that an admin, who may set references but not create
+// buckets, can use the CLI.
 func OpenReferences(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects) (*References, error) {
 	name := subjects.StreamName(ReferencesRole)
-	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	if obs, err := js.ObjectStore(ctx, name); err == nil {
+		return &References{obs: obs}, nil
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("references bucket %s: %w", name, err)
+	}
+	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      name,
 		Description: "lookout drift references: pinned and learned reference samples",
 		Storage:     jetstream.FileStorage,
 		Replicas:    natsbus.Replicas(ctx, js, subjects),
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		obs, err = js.ObjectStore(ctx, name) // another process made it first
+	}
 	if err != nil {
 		return nil, fmt.Errorf("references bucket %s: %w", name, err)
 	}
