@@ -57,7 +57,7 @@ type lookoutProcess struct {
 }
 
 var (
-	natsURLLine = regexp.MustCompile(`NATS listening on (nats://\S+)`)
+	natsURLLine = regexp.MustCompile(`NATS listening on ((?:nats|tls)://\S+)`)
 	httpLine    = regexp.MustCompile(`metrics on http://(\S+)/metrics`)
 )
 

@@ -135,6 +135,14 @@ func (s *Singleton) lead(ctx context.Context, kv jetstream.KeyValue, rev uint64,
 				continue
 			}
 			next, err := kv.Update(ctx, s.Name, me, rev)
+			if errors.Is(err, jetstream.ErrKeyExists) && time.Since(renewed) < ttl {
+				// Someone wrote the key under us. No process that follows
+				// this protocol can have: a standby only creates the key
+				// once ours expired or was released, and ours is still
+				// valid. Take it back rather than stop working because of
+				// a foreign write.
+				next, err = s.takeBack(ctx, kv, me)
+			}
 			switch {
 			case err == nil:
 				rev, renewed = next, time.Now()
@@ -152,6 +160,21 @@ func (s *Singleton) lead(ctx context.Context, kv jetstream.KeyValue, rev uint64,
 			}
 		}
 	}
+}
+
+// takeBack overwrites a lease written by someone outside the protocol
+// while this process still held it.
+func (s *Singleton) takeBack(ctx context.Context, kv jetstream.KeyValue, me []byte) (uint64, error) {
+	entry, err := kv.Get(ctx, s.Name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return kv.Create(ctx, s.Name, me)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.Env.Log.Warn("lease overwritten from outside while held; taking it back",
+		zap.String("lease", s.Name), zap.Int("foreign_value_bytes", len(entry.Value())))
+	return kv.Update(ctx, s.Name, me, entry.Revision())
 }
 
 // release gives the lease back so that a standby need not wait for it to

@@ -114,3 +114,49 @@ func TestSingletonReclaimsItsOwnLease(t *testing.T) {
 		t.Fatalf("%d started; only the restarted holder may", b.starts.Load())
 	}
 }
+
+// TestSingletonSurvivesForeignWrites: someone outside the protocol writes
+// or deletes the lease key (`nats kv put LOOKOUT_LEADERS drift attacker`,
+// every few hundred milliseconds) on a bus without users. The leader takes
+// its lease back each time and its service never stops: a lost lease makes
+// a process stop only when it cannot renew.
+func TestSingletonSurvivesForeignWrites(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	var a activity
+	ttl := 1500 * time.Millisecond
+	leader := &service.Singleton{Env: natstest.Env(t, nc, js), Name: "drift", Service: a.service(), TTL: ttl}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- leader.Run(ctx) }()
+	waitActive(t, &a, 1)
+	kv, err := js.KeyValue(ctx, "LOOKOUT_LEADERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 { // four TTLs
+		if i%3 == 2 {
+			_ = kv.Delete(ctx, "drift")
+		} else if _, err := kv.Put(ctx, "drift", []byte("attacker")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the leader stopped after a foreign write: %v", err)
+		case <-time.After(ttl / 3):
+		}
+	}
+	natstest.WaitFor(t, 5*time.Second, func() error {
+		e, err := kv.Get(ctx, "drift")
+		if err != nil {
+			return err
+		}
+		if string(e.Value()) == "attacker" {
+			return errors.New("the lease still holds the foreign value")
+		}
+		return nil
+	})
+	if a.starts.Load() != 1 || a.now.Load() != 1 {
+		t.Fatalf("%d starts, %d running; want the first start still running", a.starts.Load(), a.now.Load())
+	}
+}
