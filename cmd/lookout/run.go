@@ -172,7 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	} else {
 		var err error
-		if nc, err = natsbus.Connect(m.Options.natsURL, "lookout run", m.Options.auth.resolve(), handlers...); err != nil {
+		// The services' inbox is not the one outside users may read.
+		opts := append(handlers, nats.CustomInboxPrefix(natsbus.InboxPrefix))
+		if nc, err = natsbus.Connect(m.Options.natsURL, "lookout run", m.Options.auth.resolve(), opts...); err != nil {
 			return err
 		}
 		m.Log.Info("nats connected", zap.String("url", nc.ConnectedUrlRedacted()))

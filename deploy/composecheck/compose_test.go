@@ -34,8 +34,13 @@ func TestComposeFileRunsEachComponentAlone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	if _, ok := project.Services["nats"]; !ok {
+	nats, ok := project.Services["nats"]
+	if !ok {
 		t.Fatal("no nats service")
+	}
+	if !slices.Contains([]string(nats.Command), "/etc/nats/nats-server.conf") ||
+		!slices.ContainsFunc(nats.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/etc/nats/nats-server.conf" }) {
+		t.Errorf("the nats service does not run deploy/nats/nats-server.conf: %v", nats.Command)
 	}
 	if len(project.Services) < 2 {
 		t.Fatal("no lookout service")
@@ -48,6 +53,12 @@ func TestComposeFileRunsEachComponentAlone(t *testing.T) {
 		i := slices.Index(cmd, "--only")
 		if len(cmd) == 0 || cmd[0] != "run" || i < 0 || i+1 >= len(cmd) || cmd[i+1] != name || !slices.Contains(cmd, "nats://nats:4222") {
 			t.Errorf("service %q runs %v, want lookout run --nats nats://nats:4222 --only %s", name, cmd, name)
+		}
+		// Locked: every component connects as Lookout's internal user with
+		// its password from a secret file, never from the command line.
+		if !slices.ContainsFunc(svc.Secrets, func(s types.ServiceSecretConfig) bool { return s.Source == "lookout_nats_password" }) ||
+			svc.Environment["LOOKOUT_NATS_PASSWORD_FILE"] == nil || *svc.Environment["LOOKOUT_NATS_PASSWORD_FILE"] != "/run/secrets/lookout_nats_password" {
+			t.Errorf("service %q does not take the internal user's password from its secret", name)
 		}
 		if svc.Build == nil || svc.Build.Dockerfile != "deploy/Dockerfile" {
 			t.Errorf("service %q is not built from deploy/Dockerfile", name)
