@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lookout-ml/lookout/pkg/service"
+	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/drift"
 	"github.com/lookout-ml/lookout/services/ingest"
 )
@@ -26,6 +27,8 @@ import (
 // line, so a typo never silently falls back to a default.
 type Config struct {
 	NATS NATSConfig
+	// HTTP is the `http` section: the token of the HTTP listener.
+	HTTP webauth.Config
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -44,6 +47,9 @@ type NATSConfig struct {
 
 // natsSection is the top-level key of NATSConfig.
 const natsSection = "nats"
+
+// httpSection is the top-level key of Config.HTTP.
+const httpSection = "http"
 
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
@@ -129,6 +135,11 @@ func parseConfig(data []byte, cfg *Config) error {
 			Tag:  reflect.StructTag(`yaml:"` + c.Section() + `"`),
 		})
 	}
+	known = append(known, httpSection)
+	httpField := len(fields)
+	fields = append(fields, reflect.StructField{
+		Name: "HTTP", Type: reflect.TypeOf(cfg.HTTP), Tag: reflect.StructTag(`yaml:"` + httpSection + `"`),
+	})
 	// Unknown sections land here, to be reported with their line below,
 	// and not as a field missing from an unnamed struct type.
 	fields = append(fields, reflect.StructField{
@@ -139,6 +150,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	for i, c := range components {
 		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
 	}
+	file.Field(httpField).Set(reflect.ValueOf(cfg.HTTP))
 
 	var errs []error
 	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
@@ -159,6 +171,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	}
 
 	cfg.NATS = file.Field(0).Interface().(NATSConfig)
+	cfg.HTTP = file.Field(httpField).Interface().(webauth.Config)
 	for i, c := range components {
 		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
 	}
@@ -184,6 +197,7 @@ func (c Config) Validate() error {
 		}
 	}
 	section(natsSection, c.NATS.Validate())
+	section(httpSection, c.HTTP.Validate())
 	for _, comp := range components {
 		section(comp.Section(), c.section(comp).Validate())
 	}
