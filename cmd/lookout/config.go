@@ -16,6 +16,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
+	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/drift"
 	"github.com/lookout-ml/lookout/services/ingest"
 )
@@ -27,6 +28,8 @@ import (
 // line, so a typo never silently falls back to a default.
 type Config struct {
 	NATS NATSConfig
+	// HTTP is the `http` section: the token of the HTTP listener.
+	HTTP webauth.Config
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -50,6 +53,9 @@ type NATSConfig struct {
 
 // natsSection is the top-level key of NATSConfig.
 const natsSection = "nats"
+
+// httpSection is the top-level key of Config.HTTP.
+const httpSection = "http"
 
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
@@ -135,6 +141,11 @@ func parseConfig(data []byte, cfg *Config) error {
 			Tag:  reflect.StructTag(`yaml:"` + c.Section() + `"`),
 		})
 	}
+	known = append(known, httpSection)
+	httpField := len(fields)
+	fields = append(fields, reflect.StructField{
+		Name: "HTTP", Type: reflect.TypeOf(cfg.HTTP), Tag: reflect.StructTag(`yaml:"` + httpSection + `"`),
+	})
 	// Unknown sections land here, to be reported with their line below,
 	// and not as a field missing from an unnamed struct type.
 	fields = append(fields, reflect.StructField{
@@ -145,6 +156,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	for i, c := range components {
 		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
 	}
+	file.Field(httpField).Set(reflect.ValueOf(cfg.HTTP))
 
 	var errs []error
 	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
@@ -165,6 +177,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	}
 
 	cfg.NATS = file.Field(0).Interface().(NATSConfig)
+	cfg.HTTP = file.Field(httpField).Interface().(webauth.Config)
 	for i, c := range components {
 		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
 	}
@@ -190,6 +203,7 @@ func (c Config) Validate() error {
 		}
 	}
 	section(natsSection, c.NATS.Validate())
+	section(httpSection, c.HTTP.Validate())
 	for _, comp := range components {
 		section(comp.Section(), c.section(comp).Validate())
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
+	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -311,11 +312,18 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 	mux.Handle("/", dash)
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	mux.HandleFunc("/healthz", m.healthz)
+	// Read at start, not at load: a token_file is a secret mounted for
+	// the process, and an unreadable one must stop it here.
+	token, err := m.Config.HTTP.Secret()
+	if err != nil {
+		return fmt.Errorf("config: http.%w", err)
+	}
+	guarded := webauth.New(webauth.Options{Token: token, Log: m.Log.Named("http")}, mux)
 	ln, err := net.Listen("tcp", m.Options.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.http = &http.Server{Handler: guarded, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server failed", zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 )
@@ -48,9 +49,20 @@ type SlackField struct {
 	Short bool   `json:"short"`
 }
 
-// SlackPayload returns the message for n.
+// slackEscaper escapes the three characters Slack gives a meaning in
+// message text (https://api.slack.com/reference/surfaces/formatting#escaping):
+// "<!channel>", "<@U123>" or "<https://x|click>" in a feature name, label
+// or summary must show as typed and never ping, mention or link.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// SlackEscape returns s with &, < and > escaped as Slack requires.
+func SlackEscape(s string) string { return slackEscaper.Replace(s) }
+
+// SlackPayload returns the message for n. Every piece of text is escaped
+// (SlackEscape): models, rules, labels and summaries come from reports and
+// configuration, not from Lookout.
 func SlackPayload(n *alerting.Notification) SlackMessage {
-	msg := SlackMessage{Text: title(n)}
+	msg := SlackMessage{Text: SlackEscape(title(n))}
 	for _, a := range n.Alerts {
 		color, state := ColorFiring, "FIRING"
 		if !a.Firing() {
@@ -58,14 +70,14 @@ func SlackPayload(n *alerting.Notification) SlackMessage {
 		}
 		att := SlackAttachment{
 			Color:    color,
-			Title:    fmt.Sprintf("%s %s: %s", state, a.Model, a.Rule),
-			Text:     a.Summary,
-			Fallback: fmt.Sprintf("%s %s %s: %s", state, a.Model, a.Rule, a.Summary),
-			Footer:   "lookout · " + a.Fingerprint,
+			Title:    SlackEscape(fmt.Sprintf("%s %s: %s", state, a.Model, a.Rule)),
+			Text:     SlackEscape(a.Summary),
+			Fallback: SlackEscape(fmt.Sprintf("%s %s %s: %s", state, a.Model, a.Rule, a.Summary)),
+			Footer:   SlackEscape("lookout · " + a.Fingerprint),
 			Ts:       a.StartsAt.Unix(),
 		}
 		for _, f := range fields(&a) {
-			att.Fields = append(att.Fields, SlackField{Title: f[0], Value: f[1], Short: len(f[1]) < 40})
+			att.Fields = append(att.Fields, SlackField{Title: SlackEscape(f[0]), Value: SlackEscape(f[1]), Short: len(f[1]) < 40})
 		}
 		msg.Attachments = append(msg.Attachments, att)
 	}

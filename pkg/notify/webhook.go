@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
@@ -18,7 +19,10 @@ import (
 // Webhook headers.
 const (
 	// HeaderSignature carries "sha256=<hex>", the HMAC-SHA256 of the body
-	// keyed with the webhook's secret.
+	// keyed with the webhook's secret. During a rotation it carries one
+	// signature per secret, comma-separated, the current secret's first:
+	// "sha256=<hex>, sha256=<hex>". A receiver accepts the body when any
+	// of them verifies under a secret it knows (Verify).
 	HeaderSignature = "X-Lookout-Signature"
 	// HeaderNotificationID carries the notification's ID.
 	HeaderNotificationID = "X-Lookout-Notification-Id"
@@ -29,6 +33,10 @@ const (
 type Webhook struct {
 	URL    string
 	Secret string
+	// PreviousSecret, while a secret is rotated, signs each body a second
+	// time, so that a receiver still verifying with the old secret keeps
+	// accepting until it is switched to the new one.
+	PreviousSecret string
 	// Client defaults to a client with a 30s timeout.
 	Client *http.Client
 }
@@ -43,6 +51,44 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// Signatures returns the signature header value of body under each
+// non-empty secret, in order, comma-separated; "" when there is none.
+func Signatures(body []byte, secrets ...string) string {
+	var sigs []string
+	for i, s := range secrets {
+		if s != "" && !containsBefore(secrets, i) {
+			sigs = append(sigs, Sign(s, body))
+		}
+	}
+	return strings.Join(sigs, ", ")
+}
+
+// containsBefore says whether secrets[i] is also one of secrets[:i].
+func containsBefore(secrets []string, i int) bool {
+	for _, s := range secrets[:i] {
+		if s == secrets[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// Verify says whether header (an X-Lookout-Signature value) holds a valid
+// signature of body under any of secrets, as a receiver checks it. The
+// comparison is in constant time.
+func Verify(header string, body []byte, secrets ...string) bool {
+	ok := false
+	for _, sig := range strings.Split(header, ",") {
+		sig = strings.TrimSpace(sig)
+		for _, s := range secrets {
+			if s != "" && hmac.Equal([]byte(sig), []byte(Sign(s, body))) {
+				ok = true
+			}
+		}
+	}
+	return ok
+}
+
 // Send posts n. Any status outside 2xx is an error; see ErrPermanent for
 // which are permanent.
 func (w *Webhook) Send(ctx context.Context, n *alerting.Notification) error {
@@ -51,10 +97,10 @@ func (w *Webhook) Send(ctx context.Context, n *alerting.Notification) error {
 		return permanent(fmt.Errorf("webhook: encode: %w", err))
 	}
 	header := http.Header{"Content-Type": {"application/json"}, HeaderNotificationID: {n.ID}}
-	if w.Secret != "" {
-		header.Set(HeaderSignature, Sign(w.Secret, body))
+	if sigs := Signatures(body, w.Secret, w.PreviousSecret); sigs != "" {
+		header.Set(HeaderSignature, sigs)
 	}
-	return post(ctx, w.Client, "webhook", w.URL, header, body, append(secretsOf(w.URL), w.Secret))
+	return post(ctx, w.Client, "webhook", w.URL, header, body, append(secretsOf(w.URL), w.Secret, w.PreviousSecret))
 }
 
 // post sends body to u and drains the answer; errors are redacted.

@@ -64,6 +64,9 @@ type SinkConfig struct {
 	URL string `yaml:"url"`
 	// Secret signs webhook bodies (HMAC-SHA256, header X-Lookout-Signature).
 	Secret string `yaml:"secret"`
+	// PreviousSecret, while the secret is rotated, signs each body a
+	// second time (X-Lookout-Signature: "sha256=<new>, sha256=<old>").
+	PreviousSecret string `yaml:"previous_secret"`
 	// SMTP is the mail server, host:port.
 	SMTP     string   `yaml:"smtp"`
 	From     string   `yaml:"from"`

@@ -37,6 +37,7 @@ alert:
     - {name: high_psi, source: drift, field: features.*.psi, label: feature, op: ">=", threshold: 0.25, model: churn, severity: critical, for: 2, resolve: 3}
   sinks:
     - {type: webhook, url: "http://127.0.0.1:9999/hook", secret: "", rules: [dataset_drift], severities: [critical]}
+    - {type: webhook, url: "http://127.0.0.1:9998/hook", secret: "new", previous_secret: "old"}
     - {type: slack, url: "https://hooks.slack.com/x"}
     - {type: email, smtp: "127.0.0.1:2525", from: "a@x", to: ["b@x"], username: u, password: p, starttls: always}
 `), &cfg)
@@ -45,7 +46,8 @@ alert:
 	}
 	a := cfg.Alert
 	if a.GroupWait != 10*time.Second || a.GroupInterval != 5*time.Minute || a.NoData != 15*time.Minute ||
-		a.RejectionRate.MinCount != 50 || a.Retry.GiveUpAfter != 12*time.Hour || len(a.Sinks) != 3 || a.Sinks[2].StartTLS != "always" {
+		a.RejectionRate.MinCount != 50 || a.Retry.GiveUpAfter != 12*time.Hour || len(a.Sinks) != 4 || a.Sinks[3].StartTLS != "always" ||
+		a.Sinks[1].Secret != "new" || a.Sinks[1].PreviousSecret != "old" {
 		t.Fatalf("parsed %+v", a)
 	}
 	rules := map[string]alerting.Rule{}

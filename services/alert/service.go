@@ -116,7 +116,7 @@ func buildSink(sc SinkConfig) (notify.Sink, error) {
 		if sc.URL == "" {
 			return nil, errors.New("webhook: no url")
 		}
-		return &notify.Webhook{URL: sc.URL, Secret: sc.Secret, Client: client}, nil
+		return &notify.Webhook{URL: sc.URL, Secret: sc.Secret, PreviousSecret: sc.PreviousSecret, Client: client}, nil
 	case "slack":
 		if sc.URL == "" {
 			return nil, errors.New("slack: no url")

@@ -114,6 +114,14 @@ func (s SinkConfig) validate(ruleNames []string) []error {
 	default:
 		add("type: %q is not webhook, slack or email", s.Type)
 	}
+	if s.PreviousSecret != "" {
+		if s.Type != "webhook" {
+			add("previous_secret: only a webhook sink is signed")
+		} else if s.Secret == "" {
+			// Signing with the old secret alone would undo the rotation.
+			add("previous_secret: needs secret (the new one) too")
+		}
+	}
 	for i, r := range s.Rules {
 		if !slices.Contains(ruleNames, r) {
 			add("rules[%d]: no rule named %q", i, r)

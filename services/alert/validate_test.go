@@ -23,6 +23,9 @@ func TestValidate(t *testing.T) {
 		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "sms"}} }, Want: `sinks[0].type: "sms" is not webhook, slack or email`},
 		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "webhook", URL: "localhost:9999/hook"}} }, Want: `sinks[0].url: scheme "localhost": want http or https`},
 		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "slack", URL: "https://"}} }, Want: "sinks[0].url: has no host"},
+		// Signing with the old secret alone would undo a rotation.
+		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "webhook", URL: "http://h/x", PreviousSecret: "old"}} }, Want: "sinks[0].previous_secret: needs secret (the new one) too"},
+		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "slack", URL: "https://h/x", PreviousSecret: "old"}} }, Want: "sinks[0].previous_secret: only a webhook sink is signed"},
 		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Type: "email", SMTP: "m:25", From: "a@x", To: []string{""}}} }, Want: "sinks[0].to[0]: is empty"},
 		{Set: func(c *Config) { c.Sinks = []SinkConfig{{Name: "my sink", Type: "webhook", URL: "http://h"}} }, Want: `sinks: sink 1: name "my sink"`},
 	})
