@@ -121,9 +121,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s3, ok := s.store.(*parquetarchive.S3); ok {
 		// A wrong endpoint, bucket or credentials stop the service now,
 		// not at the first window.
-		if err = s3.Check(setupCtx); err != nil {
-			err = fmt.Errorf("archive: %w", err)
-		}
+		err = s3.Check(setupCtx) // its errors start with archive.s3
 	}
 	if err == nil {
 		err = s.openJournal(setupCtx)
