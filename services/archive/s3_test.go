@@ -3,10 +3,12 @@ package archive
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,5 +249,69 @@ func TestArchiveS3BadBucketStops(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("service with a missing bucket still running after 60s")
+	}
+}
+
+// TestArchiveS3UnknownOutcomeStopsThenSettles: the store takes a PUT but
+// the answer is an error, and then it cannot say whether the object is
+// there. The service stops rather than acknowledge (loss) or write the rows
+// elsewhere (duplicates); restarted, its journal finds the object and the
+// redelivered rows are acknowledged without a second object.
+func TestArchiveS3UnknownOutcomeStopsThenSettles(t *testing.T) {
+	srv, s3cfg := s3Archive(t)
+	var put atomic.Bool
+	srv.SetFault(func(r *http.Request) s3test.Fault {
+		switch {
+		case r.Method == http.MethodPut:
+			put.Store(true)
+			return s3test.ServeThenRefuse
+		case put.Load():
+			return s3test.Refuse
+		}
+		return s3test.Serve
+	})
+	_, nc, js := natstest.RunWithStreams(t)
+	data := t.TempDir()
+	now := time.Now().UTC()
+	var preds []*event.Prediction
+	for i := range 10 {
+		preds = append(preds, prediction("m", i, now))
+	}
+	publishPredictions(t, js, preds, nil)
+	cfg := Config{Window: 200 * time.Millisecond, MaxRows: 1000, S3: s3cfg}
+	r := startService(t, nc, js, data, cfg)
+	select {
+	case err := <-r.done:
+		r.cancel = nil
+		if err == nil || !strings.Contains(err.Error(), "write model=m/") {
+			t.Fatalf("Run = %v, want the write whose outcome is unknown", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("service still running after its store stopped answering")
+	}
+	srv.SetFault(nil)
+	if ids, files, err := s3IDs(r.svc.Root()); err != nil || len(files) != 1 || len(ids) != 10 {
+		t.Fatalf("before the restart: %d objects, %d ids, %v; want the one object the store took", len(files), len(ids), err)
+	}
+
+	r = startService(t, nc, js, data, cfg)
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		if n := value(r.svc.metrics.skipped.WithLabelValues("duplicate")); n != 10 {
+			return fmt.Errorf("%v duplicates acknowledged, want 10", n)
+		}
+		return nil
+	})
+	r.stop(t)
+	ids, files, err := s3IDs(r.svc.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || len(ids) != 10 {
+		t.Errorf("%d objects, %d ids; want 1 and 10", len(files), len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s archived %d times", id, n)
+		}
 	}
 }

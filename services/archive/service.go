@@ -71,6 +71,10 @@ type Service struct {
 	stopped  chan struct{}
 	consumer *natsbus.Durable
 	floor    atomic.Uint64 // the journal's floor, read when the consumer is recreated
+	// fatal is set when a write's outcome cannot be known (the PUT failed
+	// and the store cannot say whether the object is there): the service
+	// stops, and the journal settles it at the next start.
+	fatal error
 }
 
 var _ service.Service = (*Service)(nil)
@@ -116,6 +120,8 @@ func (s *Service) Root() string { return s.root }
 // window, acknowledges it and returns nil. Errors setting up the consumer
 // or the journal are returned.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a fatal error ends the consumer too
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	var err error
 	if s3, ok := s.store.(*parquetarchive.S3); ok {
@@ -193,6 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	lastCompact := time.Now()
 	for {
+		if s.fatal != nil {
+			return fmt.Errorf("archive: %w", s.fatal)
+		}
 		select {
 		case msg := <-s.in:
 			s.take(msg)
@@ -220,6 +229,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			for _, w := range s.sortedWindows() {
 				s.flush(w, reasonShutdown)
+			}
+			if s.fatal != nil {
+				return fmt.Errorf("archive: %w", s.fatal)
 			}
 			if err != nil {
 				return fmt.Errorf("archive: %w", err)
@@ -359,8 +371,16 @@ func (s *Service) flush(w *window, reason string) {
 			rows[k] = w.rows[i]
 			seqs.add(w.seqs[i])
 		}
+		if s.fatal != nil {
+			return // not acknowledged: delivered again after the restart
+		}
 		if err := s.writeFile(w.model, time.Unix(d, 0).UTC(), rows, seqs, reason); err != nil {
 			s.metrics.writeErrors.Inc()
+			if s.fatal != nil {
+				s.env.Log.Error("archive: write outcome unknown; stopping so that the journal settles it at the next start",
+					zap.String("model", w.model), zap.Error(err))
+				return
+			}
 			s.env.Log.Error("archive: write failed; its messages are handed back", zap.String("model", w.model), zap.Error(err))
 			for _, i := range idx {
 				_ = w.msgs[i].NakWithDelay(5 * time.Second)
@@ -403,11 +423,22 @@ func (s *Service) writeFile(model string, date time.Time, rows []*event.Predicti
 		return err
 	}})
 	if err != nil {
-		if exists, statErr := s.store.Exists(ctx, rel); statErr == nil && exists && entry != nil {
+		// A fresh deadline: the write may have failed by running out of its own.
+		checkCtx, cancelCheck := context.WithTimeout(context.Background(), time.Minute)
+		exists, statErr := s.store.Exists(checkCtx, rel)
+		cancelCheck()
+		switch {
+		case statErr != nil && entry != nil:
+			// Journaled, and nobody can say whether the object is there:
+			// writing the rows again elsewhere could duplicate them, and
+			// acknowledging them could lose them.
+			s.fatal = fmt.Errorf("write %s: %w; and then: %w", rel, err, statErr)
+			return s.fatal
+		case exists && entry != nil:
 			// Visible, but a last step failed (a folder sync, or the
 			// answer to a PUT that the store did take): the file is there.
 			s.env.Log.Warn("archive: file written but its last step failed", zap.String("file", rel), zap.Error(err))
-		} else {
+		default:
 			if entry != nil {
 				s.journal.forget(entry)
 			}

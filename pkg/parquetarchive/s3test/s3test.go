@@ -4,7 +4,9 @@
 package s3test
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -17,6 +19,58 @@ type Server struct {
 	URL     string
 	Backend *s3mem.Backend
 	http    *httptest.Server
+
+	mu    sync.Mutex
+	fault func(*http.Request) Fault
+}
+
+// Fault is what the server does with a request.
+type Fault int
+
+const (
+	// Serve answers the request.
+	Serve Fault = iota
+	// Refuse answers 403 Access Denied without doing anything.
+	Refuse
+	// ServeThenRefuse does the request (a PUT stores its object) and then
+	// answers 403, as a store that took a write whose answer got lost.
+	ServeThenRefuse
+)
+
+// SetFault sets what the server does with each request (nil: serves all).
+func (s *Server) SetFault(f func(*http.Request) Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+}
+
+func (s *Server) faultOf(r *http.Request) Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fault == nil {
+		return Serve
+	}
+	return s.fault(r)
+}
+
+const accessDenied = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
+
+func (s *Server) serve(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch s.faultOf(r) {
+		case Refuse:
+		case ServeThenRefuse:
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write([]byte(accessDenied))
+		}
+	})
 }
 
 // Run starts a server with the given buckets and stops it when the test
@@ -31,13 +85,15 @@ func Run(t testing.TB, buckets ...string) *Server {
 		}
 	}
 	faker := gofakes3.New(backend)
-	hs := httptest.NewServer(faker.Server())
+	srv := &Server{Backend: backend}
+	hs := httptest.NewServer(srv.serve(faker.Server()))
 	t.Cleanup(hs.Close)
+	srv.URL, srv.http = hs.URL, hs
 	if tt, ok := t.(interface{ Setenv(string, string) }); ok {
 		tt.Setenv("AWS_ACCESS_KEY_ID", "lookout-test")
 		tt.Setenv("AWS_SECRET_ACCESS_KEY", "lookout-test-secret")
 	}
-	return &Server{URL: hs.URL, Backend: backend, http: hs}
+	return srv
 }
 
 // Close stops the server before the test ends (a store that went away).
