@@ -72,6 +72,7 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	configureS3Reads(cfg)
 	opts := dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model, Role: role, Format: format}
 	ref, cur, _, curInfo, err := loadPair(ctx, refPath, curPath, opts)
 	if err != nil {

@@ -72,11 +72,12 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if toArchive {
 		opts.header = event.ReplayArchive
 	}
-	files, err := parquetarchive.ExpandPaths(rest)
+	cfg, err := client.load()
 	if err != nil {
 		return err
 	}
-	cfg, err := client.load()
+	configureS3Reads(cfg)
+	files, err := parquetarchive.ExpandPathsContext(ctx, rest)
 	if err != nil {
 		return err
 	}
@@ -236,7 +237,7 @@ func replay(ctx context.Context, js jetstream.JetStream, files []string, opts re
 		if opts.read.SkipPath(path) {
 			continue
 		}
-		f, err := parquetarchive.Open(path)
+		f, err := parquetarchive.OpenContext(ctx, path)
 		if err != nil {
 			sum.badFiles++
 			fmt.Fprintf(opts.errors, "lookout replay: skipping %v\n", err)

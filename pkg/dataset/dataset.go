@@ -19,6 +19,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
 	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
 )
 
@@ -119,6 +120,13 @@ func Load(ctx context.Context, path string, opts Options) (*driftreport.Dataset,
 
 // detect returns the format of path.
 func detect(path, forced string) (string, error) {
+	if parquetarchive.IsS3(path) {
+		// An s3:// path is an archive in object storage: Parquet only.
+		if forced != "" && !strings.EqualFold(forced, FormatParquet) {
+			return "", fmt.Errorf("%s: s3:// paths hold Parquet archive files, not %s", path, forced)
+		}
+		return FormatParquet, nil
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return "", err // *PathError names the path

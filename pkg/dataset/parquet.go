@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -23,7 +22,7 @@ import (
 // so that a row's value in one leaf is not also counted as a null in the
 // other.
 func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts Options, info *Info) error {
-	files, err := parquetarchive.ExpandPaths([]string{path})
+	files, err := parquetarchive.ExpandPathsContext(ctx, []string{path})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -35,12 +34,12 @@ func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		af, err := parquetarchive.Open(file) // checks the schema; errors name the file
+		af, err := parquetarchive.OpenContext(ctx, file) // checks the schema; errors name the file
 		if err != nil {
 			return err
 		}
 		af.Close()
-		ok, err := loadColumns(file, d, opts, info)
+		ok, err := loadColumns(ctx, file, d, opts, info)
 		if err != nil {
 			return err
 		}
@@ -65,17 +64,13 @@ func loadParquet(ctx context.Context, path string, d *driftreport.Dataset, opts 
 
 // loadColumns reads one archive file column by column. It returns false,
 // having added nothing, when the file needs the row reader.
-func loadColumns(path string, d *driftreport.Dataset, opts Options, info *Info) (bool, error) {
-	f, err := os.Open(path)
+func loadColumns(ctx context.Context, path string, d *driftreport.Dataset, opts Options, info *Info) (bool, error) {
+	f, err := parquetarchive.OpenObject(ctx, path) // local, or ranged GETs of an s3:// object
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true), parquet.ReadBufferSize(1<<20))
+	pf, err := parquet.OpenFile(f, f.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true), parquet.ReadBufferSize(1<<20))
 	if err != nil {
 		return false, fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}

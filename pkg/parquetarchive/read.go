@@ -96,10 +96,24 @@ func (o ReadOptions) SkipPath(path string) bool {
 // ExpandPaths turns files and folders into a sorted list of Parquet files:
 // a file is kept as given, a folder is walked recursively for *.parquet
 // files (temporary files of an unfinished write are left out). A path that
-// does not exist is an error.
+// does not exist is an error. An s3://bucket/prefix path is listed the
+// same way (see ConfigureS3); a prefix without Parquet objects is an error.
 func ExpandPaths(paths []string) ([]string, error) {
+	return ExpandPathsContext(context.Background(), paths)
+}
+
+// ExpandPathsContext is ExpandPaths, with ctx bounding the S3 listings.
+func ExpandPathsContext(ctx context.Context, paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
+		if IsS3(p) {
+			found, err := expandS3(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+			continue
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("archive paths: %w", err)
@@ -131,25 +145,29 @@ func ExpandPaths(paths []string) ([]string, error) {
 // File is an open archive file.
 type File struct {
 	path   string
-	f      *os.File
+	f      Object
 	pf     *parquet.File
 	kinds  []columnKind
 	leaves []*featureLeaf
 	tsMul  int64 // nanoseconds per ts unit
 }
 
-// Open opens an archive file and checks its schema. Errors are *FileError.
-func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+// Open opens an archive file (a local path or s3://bucket/key) and checks
+// its schema. Errors are *FileError.
+func Open(path string) (*File, error) { return OpenContext(context.Background(), path) }
+
+// OpenContext is Open; ctx bounds every read of an S3 object.
+func OpenContext(ctx context.Context, path string) (*File, error) {
+	f, err := OpenObject(ctx, path)
 	if err != nil {
-		return nil, &FileError{Path: path, Err: err}
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, &FileError{Path: path, Err: err}
+	popts := []parquet.FileOption{parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true)}
+	if IsS3(path) {
+		// Each read is a GET: read a column chunk in large pieces.
+		popts = append(popts, parquet.ReadBufferSize(1<<20))
 	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	pf, err := parquet.OpenFile(f, f.Size(), popts...)
 	if err != nil {
 		f.Close()
 		return nil, &FileError{Path: path, Err: fmt.Errorf("not a readable Parquet file: %w", err)}
@@ -323,7 +341,7 @@ func (d *rowDecoder) decode(f *File, row parquet.Row) *event.Prediction {
 
 // ReadFile opens one file, reads it with opts and closes it.
 func ReadFile(ctx context.Context, path string, opts ReadOptions, fn func(*event.Prediction) error) error {
-	f, err := Open(path)
+	f, err := OpenContext(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -337,7 +355,7 @@ func ReadFile(ctx context.Context, path string, opts ReadOptions, fn func(*event
 // to opts.OnFileError when set; a path that does not exist, ctx's error
 // and fn's errors end the read.
 func ReadFiles(ctx context.Context, paths []string, opts ReadOptions, fn func(*event.Prediction) error) error {
-	files, err := ExpandPaths(paths)
+	files, err := ExpandPathsContext(ctx, paths)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,10 @@
 package archive
 
-import "time"
+import (
+	"time"
+
+	"github.com/lookout-ml/lookout/pkg/parquetarchive"
+)
 
 // Config tunes the archive service. YAML section `archive`.
 type Config struct {
@@ -16,6 +20,10 @@ type Config struct {
 	// that is the rows buffered over all models. When it is reached,
 	// delivery waits for the next window to close.
 	MaxPending int `yaml:"max_pending"`
+	// S3, when set, writes the archive to S3-compatible object storage
+	// (same layout, under its prefix) instead of <data>/archive. The
+	// journal stays in <data>/archive-state.
+	S3 *parquetarchive.S3Config `yaml:"s3"`
 }
 
 // DefaultConfig returns the defaults: a window of five minutes or 100,000

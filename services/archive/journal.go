@@ -21,7 +21,6 @@ import (
 // is committed, and one whose file is absent never happened.
 type journal struct {
 	path    string
-	root    string // archive root; entry files are relative to it
 	f       *os.File
 	header  journalHeader
 	entries []*journalEntry
@@ -40,12 +39,13 @@ type journalEntry struct {
 }
 
 // openJournal reads the journal at path (a missing file is an empty
-// journal), keeps the entries whose file exists under root and that hold a
+// journal), keeps the entries whose file exists (exists is asked with the
+// entry's key, relative to the archive root) and that hold a
 // sequence above the floor, and rewrites it. A torn last line, from a
 // crash in the middle of an append, is dropped. A journal of another
 // stream, or of an earlier stream of the same name, is started afresh.
-func openJournal(path, root string, stream journalHeader) (*journal, error) {
-	j := &journal{path: path, root: root, header: stream}
+func openJournal(path string, exists func(file string) (bool, error), stream journalHeader) (*journal, error) {
+	j := &journal{path: path, header: stream}
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -73,7 +73,11 @@ func openJournal(path, root string, stream journalHeader) (*journal, error) {
 			}
 			return nil, fmt.Errorf("journal %s: line %d: %w", path, i+1, err)
 		}
-		if _, err := os.Stat(filepath.Join(root, e.File)); err != nil {
+		ok, err := exists(e.File)
+		if err != nil {
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
+		if !ok {
 			continue // crashed before the rename: the rows were not acknowledged
 		}
 		j.entries = append(j.entries, e)

@@ -1,5 +1,6 @@
 // Package archive is the service that writes every accepted prediction to
-// Parquet, exactly once, under <data>/archive (layout in pkg/archive).
+// Parquet, exactly once, under <data>/archive or, with archive.s3, in an
+// S3 bucket (layout in pkg/parquetarchive, the same in both).
 //
 // It consumes lookout.predictions.* with the durable consumer "archive",
 // buffers rows per model and closes a model's window after Config.Window or
@@ -12,7 +13,9 @@
 // of the stream sequences in each file, appended and synced before the
 // rename: after a crash between the rename and the acknowledgements, the
 // redelivered messages are found in the journal and acknowledged without
-// being written again. On start the service recreates its consumer at the
+// being written again. In S3 the PUT of a complete object plays the part of
+// the rename: the journal entry is synced before it, and on start an entry
+// whose object is absent is dropped. On start the service recreates its consumer at the
 // acknowledgement floor, so redelivery starts at once rather than after
 // AckWait. One archive process per data folder and per stream is the
 // supported setup.
@@ -25,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -56,7 +58,8 @@ const (
 type Service struct {
 	env     service.Env
 	cfg     Config
-	root    string // <data>/archive
+	root    string // <data>/archive, or s3://bucket/prefix
+	store   parquetarchive.Store
 	state   string // <data>/archive-state
 	metrics *metrics
 
@@ -68,6 +71,10 @@ type Service struct {
 	stopped  chan struct{}
 	consumer *natsbus.Durable
 	floor    atomic.Uint64 // the journal's floor, read when the consumer is recreated
+	// fatal is set when a write's outcome cannot be known (the PUT failed
+	// and the store cannot say whether the object is there): the service
+	// stops, and the journal settles it at the next start.
+	fatal error
 }
 
 var _ service.Service = (*Service)(nil)
@@ -87,24 +94,44 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	if env.DataDir == "" {
 		return nil, errors.New("archive: no data folder")
 	}
+	state := filepath.Join(env.DataDir, "archive-state")
+	var store parquetarchive.Store = &parquetarchive.Folder{Root: filepath.Join(env.DataDir, "archive")}
+	if cfg.S3.Enabled() {
+		s3, err := parquetarchive.NewS3(*cfg.S3, filepath.Join(state, "staging"))
+		if err != nil {
+			return nil, err
+		}
+		store = s3
+	}
 	return &Service{
 		env:     env,
 		cfg:     cfg.withDefaults(),
-		root:    filepath.Join(env.DataDir, "archive"),
-		state:   filepath.Join(env.DataDir, "archive-state"),
+		root:    store.Location(),
+		store:   store,
+		state:   state,
 		metrics: newMetrics(env.Metrics),
 	}, nil
 }
 
-// Root returns the folder the archive is written to.
+// Root returns where the archive is written: a folder or s3://bucket/prefix.
 func (s *Service) Root() string { return s.root }
 
 // Run archives predictions until ctx is cancelled, then writes every open
 // window, acknowledges it and returns nil. Errors setting up the consumer
 // or the journal are returned.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a fatal error ends the consumer too
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
-	err := s.openJournal(setupCtx)
+	var err error
+	if s3, ok := s.store.(*parquetarchive.S3); ok {
+		// A wrong endpoint, bucket or credentials stop the service now,
+		// not at the first window.
+		err = s3.Check(setupCtx) // its errors start with archive.s3
+	}
+	if err == nil {
+		err = s.openJournal(setupCtx)
+	}
 	cancelSetup()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -172,6 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	lastCompact := time.Now()
 	for {
+		if s.fatal != nil {
+			return fmt.Errorf("archive: %w", s.fatal)
+		}
 		select {
 		case msg := <-s.in:
 			s.take(msg)
@@ -200,6 +230,9 @@ func (s *Service) Run(ctx context.Context) error {
 			for _, w := range s.sortedWindows() {
 				s.flush(w, reasonShutdown)
 			}
+			if s.fatal != nil {
+				return fmt.Errorf("archive: %w", s.fatal)
+			}
 			if err != nil {
 				return fmt.Errorf("archive: %w", err)
 			}
@@ -221,13 +254,15 @@ func (s *Service) openJournal(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("archive: stream %s: %w", streamName, err)
 	}
-	j, err := openJournal(filepath.Join(s.state, "journal.jsonl"), s.root, journalHeader{
+	j, err := openJournal(filepath.Join(s.state, "journal.jsonl"), func(file string) (bool, error) {
+		return s.store.Exists(ctx, file)
+	}, journalHeader{
 		Stream: streamName, Created: info.Created.UTC().Format(time.RFC3339Nano),
 	})
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	removed, err := parquetarchive.RemoveTemp(s.root)
+	removed, err := s.store.Clean(ctx)
 	if err != nil {
 		j.close()
 		return fmt.Errorf("archive: %w", err)
@@ -336,8 +371,16 @@ func (s *Service) flush(w *window, reason string) {
 			rows[k] = w.rows[i]
 			seqs.add(w.seqs[i])
 		}
+		if s.fatal != nil {
+			return // not acknowledged: delivered again after the restart
+		}
 		if err := s.writeFile(w.model, time.Unix(d, 0).UTC(), rows, seqs, reason); err != nil {
 			s.metrics.writeErrors.Inc()
+			if s.fatal != nil {
+				s.env.Log.Error("archive: write outcome unknown; stopping so that the journal settles it at the next start",
+					zap.String("model", w.model), zap.Error(err))
+				return
+			}
 			s.env.Log.Error("archive: write failed; its messages are handed back", zap.String("model", w.model), zap.Error(err))
 			for _, i := range idx {
 				_ = w.msgs[i].NakWithDelay(5 * time.Second)
@@ -355,26 +398,47 @@ func (s *Service) flush(w *window, reason string) {
 func (s *Service) writeFile(model string, date time.Time, rows []*event.Prediction, seqs seqSet, reason string) error {
 	start := time.Now()
 	first, last := parquetarchive.TimeRange(rows)
-	dir := parquetarchive.Dir(s.root, model, date)
-	var path, rel string
+	// Writes are bounded so that a hung object store cannot hold the
+	// window (and its unacknowledged messages) forever.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var rel string
 	for n := seqs.ranges[0].lo; ; n++ {
-		path = filepath.Join(dir, parquetarchive.FileName(first, last, n))
-		rel, _ = filepath.Rel(s.root, path)
-		if _, err := os.Lstat(path); os.IsNotExist(err) && !s.poisoned[rel] {
+		rel = parquetarchive.Key(model, date, parquetarchive.FileName(first, last, n))
+		if s.poisoned[rel] {
+			continue
+		}
+		exists, err := s.store.Exists(ctx, rel)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			break
 		}
 	}
 	var entry *journalEntry
-	stats, err := parquetarchive.WriteFile(path, rows, parquetarchive.WriteOptions{BeforeRename: func() error {
+	stats, err := s.store.Write(ctx, rel, rows, parquetarchive.WriteOptions{BeforeRename: func() error {
 		var err error
 		entry, err = s.journal.append(rel, seqs)
 		return err
 	}})
 	if err != nil {
-		if _, statErr := os.Stat(path); statErr == nil && entry != nil {
-			// Renamed, but the folder sync failed: the file is there.
-			s.env.Log.Warn("archive: file written but its folder not synced", zap.String("file", rel), zap.Error(err))
-		} else {
+		// A fresh deadline: the write may have failed by running out of its own.
+		checkCtx, cancelCheck := context.WithTimeout(context.Background(), time.Minute)
+		exists, statErr := s.store.Exists(checkCtx, rel)
+		cancelCheck()
+		switch {
+		case statErr != nil && entry != nil:
+			// Journaled, and nobody can say whether the object is there:
+			// writing the rows again elsewhere could duplicate them, and
+			// acknowledging them could lose them.
+			s.fatal = fmt.Errorf("write %s: %w; and then: %w", rel, err, statErr)
+			return s.fatal
+		case exists && entry != nil:
+			// Visible, but a last step failed (a folder sync, or the
+			// answer to a PUT that the store did take): the file is there.
+			s.env.Log.Warn("archive: file written but its last step failed", zap.String("file", rel), zap.Error(err))
+		default:
 			if entry != nil {
 				s.journal.forget(entry)
 			}

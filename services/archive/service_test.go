@@ -287,7 +287,10 @@ func TestArchiveRecoversFromCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := openJournal(filepath.Join(data, "archive-state", "journal.jsonl"), root, journalHeader{
+	folder := &parquetarchive.Folder{Root: root}
+	j, err := openJournal(filepath.Join(data, "archive-state", "journal.jsonl"), func(file string) (bool, error) {
+		return folder.Exists(context.Background(), file)
+	}, journalHeader{
 		Stream: info.Config.Name, Created: info.Created.UTC().Format(time.RFC3339Nano),
 	})
 	if err != nil {
@@ -420,7 +423,7 @@ func TestJournalCompactsAndResets(t *testing.T) {
 	root := filepath.Join(dir, "archive")
 	path := filepath.Join(dir, "state", "journal.jsonl")
 	head := journalHeader{Stream: "S", Created: "t1"}
-	j, err := openJournal(path, root, head)
+	j, err := openJournal(path, folderExists(root), head)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +445,7 @@ func TestJournalCompactsAndResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.close()
-	j, err = openJournal(path, root, head)
+	j, err = openJournal(path, folderExists(root), head)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +454,7 @@ func TestJournalCompactsAndResets(t *testing.T) {
 	}
 	j.close()
 	// A recreated stream of the same name: the journal starts afresh.
-	j, err = openJournal(path, root, journalHeader{Stream: "S", Created: "t2"})
+	j, err = openJournal(path, folderExists(root), journalHeader{Stream: "S", Created: "t2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,4 +497,10 @@ func TestArchiveRecreatesDeletedConsumer(t *testing.T) {
 			t.Errorf("%s archived %d times", id, n)
 		}
 	}
+}
+
+// folderExists is the journal's check that a file exists, for a local archive at root.
+func folderExists(root string) func(string) (bool, error) {
+	folder := &parquetarchive.Folder{Root: root}
+	return func(file string) (bool, error) { return folder.Exists(context.Background(), file) }
 }

@@ -28,5 +28,20 @@ func (c Config) Validate() error {
 	if c.MaxPending < 1 {
 		errs = append(errs, fmt.Errorf("max_pending: must be positive, got %d", c.MaxPending))
 	}
+	if c.S3 != nil {
+		if err := c.S3.Validate(); err != nil {
+			for _, e := range flatten(err) {
+				errs = append(errs, fmt.Errorf("s3.%w", e))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// flatten splits a joined error into its parts.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
