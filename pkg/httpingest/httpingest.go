@@ -250,3 +250,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"endpoint", "code"}),
 	}
 }
+
+// metricsRegistry returns the registry the handler counts in, for tests.
+func (h *Handler) metricsRegistry() *prometheus.Registry {
+	reg, _ := h.opts.Metrics.(*prometheus.Registry)
+	return reg
+}
