@@ -165,6 +165,14 @@ const (
 	inputFeedback
 )
 
+// inputKind is the subject kind of an input.
+func inputKind(in input) string {
+	if in == inputFeedback {
+		return natsbus.KindFeedback
+	}
+	return natsbus.KindIngest
+}
+
 // message returns the message carrying data to the input subject of
 // model. A valid prediction with an id, or valid feedback, gets a
 // de-duplication id, so that a retried request stores it once: the
@@ -176,11 +184,7 @@ const (
 // service that would reject it; its rejection, built as that service
 // builds one, is stored directly on the rejected subject instead.
 func (h *Handler) message(in input, model string, data []byte, valid bool, id string, reasons []*event.Reason, received time.Time) *nats.Msg {
-	kind := natsbus.KindIngest
-	if in == inputFeedback {
-		kind = natsbus.KindFeedback
-	}
-	msg := nats.NewMsg(h.opts.Subjects.For(kind, model))
+	msg := nats.NewMsg(h.opts.Subjects.For(inputKind(in), model))
 	msg.Data = data
 	msg.Header.Set("Content-Type", event.ContentTypeJSON)
 	switch {

@@ -305,6 +305,7 @@ func (h *Handler) event(in input, model string, ev map[string]any, id string, re
 	if err != nil {
 		reasons = append(reasons, &event.Reason{Code: event.CodeInvalid, Message: err.Error()})
 	}
+	direct := len(reasons) > 0
 	if len(reasons) == 0 {
 		opts := event.DecodeOptions{SubjectModel: model, ContentType: event.ContentTypeJSON, Received: received}
 		if in == inputPrediction {
@@ -315,7 +316,14 @@ func (h *Handler) event(in input, model string, ev map[string]any, id string, re
 		}
 	}
 	valid := len(reasons) == 0
-	o := outgoing{msg: h.message(in, model, data, valid, id, reasons, received), valid: valid}
+	var o outgoing
+	if direct {
+		// JSON cannot carry a NaN to ingest, which would then take the
+		// null in its place: the rejection is stored here.
+		o = outgoing{msg: h.rejection(in, model, h.opts.Subjects.For(inputKind(in), model), data, reasons, received)}
+	} else {
+		o = outgoing{msg: h.message(in, model, data, valid, id, reasons, received), valid: valid}
+	}
 	if valid {
 		return o, ""
 	}
