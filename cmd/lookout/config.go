@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lookout-ml/lookout/pkg/httpingest"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/drift"
 	"github.com/lookout-ml/lookout/services/ingest"
@@ -26,6 +27,9 @@ import (
 // line, so a typo never silently falls back to a default.
 type Config struct {
 	NATS NATSConfig
+	// OTLP is the `otlp` section: how BentoML monitors map to models on
+	// POST /v1/logs.
+	OTLP httpingest.Config
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -45,10 +49,14 @@ type NATSConfig struct {
 // natsSection is the top-level key of NATSConfig.
 const natsSection = "nats"
 
+// otlpSection is the top-level key of the OTLP input's configuration.
+const otlpSection = "otlp"
+
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
 	cfg := Config{
 		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1},
+		OTLP:     httpingest.DefaultConfig(),
 		sections: make(map[string]service.Config, len(components)),
 	}
 	for _, c := range components {
@@ -129,6 +137,11 @@ func parseConfig(data []byte, cfg *Config) error {
 			Tag:  reflect.StructTag(`yaml:"` + c.Section() + `"`),
 		})
 	}
+	known = append(known, otlpSection)
+	otlpField := len(fields)
+	fields = append(fields, reflect.StructField{
+		Name: "OTLP", Type: reflect.TypeOf(cfg.OTLP), Tag: reflect.StructTag(`yaml:"` + otlpSection + `"`),
+	})
 	// Unknown sections land here, to be reported with their line below,
 	// and not as a field missing from an unnamed struct type.
 	fields = append(fields, reflect.StructField{
@@ -139,6 +152,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	for i, c := range components {
 		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
 	}
+	file.Field(otlpField).Set(reflect.ValueOf(cfg.OTLP))
 
 	var errs []error
 	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
@@ -159,6 +173,7 @@ func parseConfig(data []byte, cfg *Config) error {
 	}
 
 	cfg.NATS = file.Field(0).Interface().(NATSConfig)
+	cfg.OTLP = file.Field(otlpField).Interface().(httpingest.Config)
 	for i, c := range components {
 		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
 	}
@@ -184,6 +199,7 @@ func (c Config) Validate() error {
 		}
 	}
 	section(natsSection, c.NATS.Validate())
+	section(otlpSection, c.OTLP.Validate())
 	for _, comp := range components {
 		section(comp.Section(), c.section(comp).Validate())
 	}
