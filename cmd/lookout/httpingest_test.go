@@ -171,3 +171,27 @@ func TestHTTPAndBentoMLEndToEnd(t *testing.T) {
 		t.Errorf("otlp accepted %v, want 9", got)
 	}
 }
+
+// TestConfigOTLPSection: otlp.models is read, a mapped model that is not
+// a NATS token is an error naming its key, and a typo in the section is
+// an unknown key.
+func TestConfigOTLPSection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(yaml string) string {
+		p := filepath.Join(dir, fmt.Sprintf("c%d.yaml", len(yaml)))
+		if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := loadConfig(write("otlp:\n  models:\n    iris_classifier_prediction: iris\n"))
+	if err != nil || cfg.OTLP.Models["iris_classifier_prediction"] != "iris" {
+		t.Fatalf("models %v, err %v", cfg.OTLP.Models, err)
+	}
+	if _, err := loadConfig(write("otlp:\n  models:\n    m: \"a.b\"\n")); err == nil || !strings.Contains(err.Error(), "config: otlp.models.m:") {
+		t.Errorf("bad model: %v", err)
+	}
+	if _, err := loadConfig(write("otlp:\n  model: {}\n")); err == nil || !strings.Contains(err.Error(), "model") {
+		t.Errorf("typo: %v", err)
+	}
+}
