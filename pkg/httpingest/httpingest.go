@@ -43,6 +43,10 @@ const (
 	// publishChunk bounds the publishes waiting for their acknowledgement,
 	// well under the connection's async limit.
 	publishChunk = 512
+	// maxPending bounds the publishes of all requests awaiting their
+	// acknowledgement; a request beyond it waits (up to stallWait) for room.
+	maxPending = 4096
+	stallWait  = 10 * time.Second
 	// storeTimeout bounds the wait for JetStream to store one request.
 	storeTimeout = 30 * time.Second
 )
@@ -103,6 +107,16 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()
 	}
+	if opts.NC != nil {
+		// A JetStream context of its own: its limit of pending publishes
+		// is not shared with ingest's republishing on the same connection,
+		// so a busy ingest does not stall HTTP answers into errors.
+		js, err := jetstream.New(opts.NC, jetstream.WithPublishAsyncMaxPending(maxPending), jetstream.WithPublishAsyncTimeout(storeTimeout))
+		if err != nil {
+			return nil, fmt.Errorf("httpingest: jetstream: %w", err)
+		}
+		opts.JS = js
+	}
 	schemas, err := openSchemaStore(ctx, opts.JS, opts.Subjects)
 	if err != nil {
 		return nil, fmt.Errorf("httpingest: %w", err)
@@ -135,7 +149,7 @@ func (h *Handler) store(ctx context.Context, out []outgoing) (duplicates int, er
 		chunk := out[start:min(start+publishChunk, len(out))]
 		futures := make([]jetstream.PubAckFuture, len(chunk))
 		for i, o := range chunk {
-			f, err := h.opts.JS.PublishMsgAsync(o.msg)
+			f, err := h.opts.JS.PublishMsgAsync(o.msg, jetstream.WithStallWait(stallWait))
 			if err != nil {
 				return duplicates, fmt.Errorf("publish on %s: %w", o.msg.Subject, err)
 			}

@@ -85,7 +85,9 @@ func post(t *testing.T, url, ctype string, body []byte, gz bool) (int, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		// Errorf, not Fatal: post also runs on goroutines of its own.
+		t.Errorf("post %s: %v", url, err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
@@ -280,4 +282,46 @@ func TestBadRequests(t *testing.T) {
 	if info.State.LastSeq != 0 {
 		t.Errorf("the ingest stream stored %d messages, want none", info.State.LastSeq)
 	}
+}
+
+// TestConcurrentRequests: more lines in flight than the handler's pending
+// limit (8 requests of 1,500 lines at once) are all stored and counted,
+// each request answering only once its lines are stored.
+func TestConcurrentRequests(t *testing.T) {
+	r := newRig(t, Config{})
+	const requests, lines = 8, 1500
+	errs := make(chan error, requests)
+	for k := range requests {
+		go func() {
+			var b strings.Builder
+			for i := range lines {
+				fmt.Fprintf(&b, `{"id":"c%d-%d","version":"v1","prediction":%d}`+"\n", k, i, i)
+			}
+			status, out := post(t, r.url+"/v1/predictions/load", "application/json", []byte(b.String()), k%2 == 1)
+			if status != http.StatusOK || !strings.Contains(string(out), fmt.Sprintf(`"accepted":%d,`, lines)) {
+				errs <- fmt.Errorf("request %d: %d %.200s", k, status, out)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range requests {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	natstest.WaitFor(t, 60*time.Second, func() error {
+		s, err := r.js.Stream(context.Background(), subjects.StreamName(natsbus.StreamPredictions))
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != requests*lines {
+			return fmt.Errorf("%d predictions stored, want %d", info.State.Msgs, requests*lines)
+		}
+		return nil
+	})
 }
