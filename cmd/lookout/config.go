@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/httpingest"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/drift"
@@ -30,6 +31,9 @@ type Config struct {
 	NATS NATSConfig
 	// HTTP is the `http` section: the token of the HTTP listener.
 	HTTP webauth.Config
+	// OTLP is the `otlp` section: how BentoML monitors map to models on
+	// POST /v1/logs.
+	OTLP httpingest.Config
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -56,11 +60,14 @@ const natsSection = "nats"
 
 // httpSection is the top-level key of Config.HTTP.
 const httpSection = "http"
+// otlpSection is the top-level key of the OTLP input's configuration.
+const otlpSection = "otlp"
 
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
 	cfg := Config{
 		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1},
+		OTLP:     httpingest.DefaultConfig(),
 		sections: make(map[string]service.Config, len(components)),
 	}
 	for _, c := range components {
@@ -146,6 +153,11 @@ func parseConfig(data []byte, cfg *Config) error {
 	fields = append(fields, reflect.StructField{
 		Name: "HTTP", Type: reflect.TypeOf(cfg.HTTP), Tag: reflect.StructTag(`yaml:"` + httpSection + `"`),
 	})
+	known = append(known, otlpSection)
+	otlpField := len(fields)
+	fields = append(fields, reflect.StructField{
+		Name: "OTLP", Type: reflect.TypeOf(cfg.OTLP), Tag: reflect.StructTag(`yaml:"` + otlpSection + `"`),
+	})
 	// Unknown sections land here, to be reported with their line below,
 	// and not as a field missing from an unnamed struct type.
 	fields = append(fields, reflect.StructField{
@@ -157,6 +169,7 @@ func parseConfig(data []byte, cfg *Config) error {
 		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
 	}
 	file.Field(httpField).Set(reflect.ValueOf(cfg.HTTP))
+	file.Field(otlpField).Set(reflect.ValueOf(cfg.OTLP))
 
 	var errs []error
 	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
@@ -178,6 +191,7 @@ func parseConfig(data []byte, cfg *Config) error {
 
 	cfg.NATS = file.Field(0).Interface().(NATSConfig)
 	cfg.HTTP = file.Field(httpField).Interface().(webauth.Config)
+	cfg.OTLP = file.Field(otlpField).Interface().(httpingest.Config)
 	for i, c := range components {
 		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
 	}
@@ -204,6 +218,7 @@ func (c Config) Validate() error {
 	}
 	section(natsSection, c.NATS.Validate())
 	section(httpSection, c.HTTP.Validate())
+	section(otlpSection, c.OTLP.Validate())
 	for _, comp := range components {
 		section(comp.Section(), c.section(comp).Validate())
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/dashboard"
 	"github.com/lookout-ml/lookout/pkg/event"
+	"github.com/lookout-ml/lookout/pkg/httpingest"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/pkg/webauth"
@@ -112,6 +113,9 @@ type Main struct {
 
 	// demo tunes the --demo story for tests.
 	demo demoOptions
+
+	// ingestHTTP serves POST /v1/predictions, /v1/feedback and /v1/logs.
+	ingestHTTP *httpingest.Handler
 
 	health  *service.Health
 	mu      sync.Mutex
@@ -270,6 +274,16 @@ func (m *Main) Run(ctx context.Context) error {
 			runDemo(runCtx, js, subjects, m.Log.Named("demo"), m.demo)
 		}()
 	}
+	// The HTTP input publishes on the input subjects, whichever process
+	// runs ingest and feedback; it opens its schema bucket first.
+	if m.ingestHTTP, err = httpingest.New(runCtx, httpingest.Options{
+		NC: nc, JS: js, Subjects: subjects, Log: m.Log.Named("httpingest"), Metrics: m.registry,
+		Config: m.Config.OTLP, MaxMessageBytes: m.Config.Ingest().MaxMessageBytes,
+	}); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	// Health and metrics come up once every service has started, so the
 	// first /healthz already lists them all.
 	if err := m.serveHTTP(&dashboard.Handler{
@@ -319,6 +333,9 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 		return fmt.Errorf("config: http.%w", err)
 	}
 	guarded := webauth.New(webauth.Options{Token: token, Log: m.Log.Named("http")}, mux)
+	if m.ingestHTTP != nil {
+		m.ingestHTTP.Register(mux)
+	}
 	ln, err := net.Listen("tcp", m.Options.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
