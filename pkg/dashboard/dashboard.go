@@ -79,6 +79,9 @@ func New(opts Options) *Handler {
 		OnDrift: g.drift, OnCanary: g.canary, OnPerf: g.perf}
 	static, _ := fs.Sub(assetsFS, "assets")
 	h.mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheFor(http.FileServerFS(static))))
+	h.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/assets/favicon.svg", http.StatusMovedPermanently)
+	})
 	h.mux.HandleFunc("GET /{$}", h.page("overview.html"))
 	h.mux.HandleFunc("GET /models/{model}", h.page("model.html"))
 	h.mux.HandleFunc("GET /api/v1/models", h.apiModels)

@@ -50,6 +50,8 @@
   L.fmt = function (v, digits) {
     if (v === null || v === undefined || Number.isNaN(v)) return "–";
     const d = digits === undefined ? 3 : digits;
+    // p-values: keep the small ones readable.
+    if (v !== 0 && Math.abs(v) < 10 ** -d) return v.toExponential(2);
     return (Math.round(v * 10 ** d) / 10 ** d).toString();
   };
 
@@ -132,10 +134,14 @@
     setInterval(show, 5000);
   };
 
-  // debounce runs f at most once per ms after the last call.
+  // debounce runs f once, ms after the first of a burst of calls: a
+  // steady stream of updates still redraws once per ms.
   L.debounce = function (f, ms) {
     let t = null;
-    return function () { clearTimeout(t); t = setTimeout(f, ms); };
+    return function () {
+      if (t !== null) return;
+      t = setTimeout(() => { t = null; f(); }, ms);
+    };
   };
 
   L.alertItem = function (a) {

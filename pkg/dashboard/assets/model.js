@@ -104,7 +104,7 @@
         { label: "firing", stroke: "#cf222e", paths: noPath, points: { show: true, size: 9, fill: "#cf222e" } },
         { label: "resolved", stroke: "#1a7f37", paths: noPath, points: { show: true, size: 9, fill: "#1a7f37" } },
       ],
-      axes: [{}, { size: 150, splits: () => rules.map((_, i) => i), values: (u, vals) => vals.map(v => rules[v] || "") }],
+      axes: [{}, { size: 180, splits: () => rules.map((_, i) => i), values: (u, vals) => vals.map(v => rules[v] || "") }],
       extra: { scales: { x: { time: true, min: r[0], max: r[1] }, y: { range: [-0.5, Math.max(0.5, rules.length - 0.5)] } } },
     }, [xs, firing, resolved], [1, 2]);
   }
