@@ -204,7 +204,7 @@
       if (dq.skipped) quality.push("skipped: " + dq.skipped);
       const p = f.ks ? f.ks.p_value : (f.chi2 ? f.chi2.p_value : null);
       const sev = f.threshold > 0 ? (f.method === "ks" || f.method === "chi2" ? Math.log(Math.max(f.score, 1e-300)) / Math.log(f.threshold) : f.score / f.threshold) : null;
-      return { name, method: f.method, score: f.score, threshold: f.threshold, p, severity: sev, quality: quality.join(", "), drifted: f.drifted };
+      return { name, method: f.method, score: f.score, threshold: f.threshold, p, severity: sev, psi: f.psi, js: f.jensen_shannon, quality: quality.join(", "), drifted: f.drifted };
     });
     drawTable();
   }
@@ -220,7 +220,8 @@
     body.replaceChildren(...tableRows.map(r => L.el("tr", { class: r.drifted ? "drifted" : "" },
       L.el("td", { text: r.name }), L.el("td", { text: r.method }), L.el("td", { class: "num", text: L.fmt(r.score, 4) }),
       L.el("td", { class: "num", text: L.fmt(r.threshold, 4) }), L.el("td", { class: "num", text: r.p === null ? "–" : r.p.toExponential(2) }),
-      L.el("td", { class: "num", text: L.fmt(r.severity, 2) }), L.el("td", { text: r.quality || "ok" }))));
+      L.el("td", { class: "num", text: L.fmt(r.severity, 2) }), L.el("td", { class: "num", text: L.fmt(r.psi) }),
+      L.el("td", { class: "num", text: L.fmt(r.js) }), L.el("td", { text: r.quality || "ok" }))));
     $("features").querySelectorAll("th").forEach(th => {
       th.classList.toggle("sorted", th.dataset.sort === k);
       th.classList.toggle("asc", th.dataset.sort === k && sort.asc);
