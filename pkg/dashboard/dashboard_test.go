@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +296,39 @@ func TestPagesHaveNoInlineCode(t *testing.T) {
 			t.Errorf("%s: %v %v", asset, res.Status, err)
 		}
 		res.Body.Close()
+	}
+}
+
+// TestGrafanaDashboardUsesTheGauges reads deploy/grafana/lookout.json: it
+// must be JSON, and each gauge the dashboard package exports must be
+// queried by a panel under the name it is registered with.
+func TestGrafanaDashboardUsesTheGauges(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/grafana/lookout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	var exprs strings.Builder
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			exprs.WriteString(tg.Expr + "\n")
+		}
+	}
+	reg := prometheus.NewRegistry()
+	_ = dashboard.New(dashboard.Options{Metrics: reg})
+	for _, name := range []string{"lookout_drift_score", "lookout_drift_share", "lookout_confidence_mean",
+		"lookout_accuracy", "lookout_estimated_accuracy", "lookout_canary_score"} {
+		if !strings.Contains(exprs.String(), name+"{") {
+			t.Errorf("no panel queries %s", name)
+		}
 	}
 }
