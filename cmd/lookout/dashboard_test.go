@@ -28,6 +28,10 @@ const chromiumPath = "/usr/bin/chromium"
 // dashboardModel is the model whose reports the browser test publishes.
 const dashboardModel = "shop"
 
+// dashboardHistory is how many 5-minute windows the test publishes before
+// the browser looks: 20 hours, most of the default 24 h range.
+const dashboardHistory = 240
+
 // TestDashboardInBrowser runs a real `lookout run`, publishes a model's
 // drift, canary and performance reports (and an alert) on their subjects
 // while headless Chromium loads the overview and the model page; every
@@ -57,12 +61,12 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	// History first (two hours of 5-minute windows), then a report every
+	// History first (20 hours of 5-minute windows), then a report every
 	// 300 ms while the browser looks: the page must follow live.
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var pubWG sync.WaitGroup
 	pubWG.Add(1)
-	base := time.Now().UTC().Add(-2 * time.Hour).Truncate(5 * time.Minute)
+	base := time.Now().UTC().Add(-dashboardHistory * 5 * time.Minute).Truncate(5 * time.Minute)
 	go func() {
 		defer pubWG.Done()
 		for i := 0; pubCtx.Err() == nil; i++ {
@@ -72,7 +76,7 @@ func TestDashboardInBrowser(t *testing.T) {
 				}
 				return
 			}
-			if i >= 24 {
+			if i >= dashboardHistory {
 				select {
 				case <-pubCtx.Done():
 				case <-time.After(300 * time.Millisecond):
@@ -82,7 +86,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}()
 	defer func() { stopPub(); pubWG.Wait() }()
 	firing := alerting.Alert{Fingerprint: "fp-shop-dataset", Status: alerting.StatusFiring, Rule: "dataset_drift",
-		Model: dashboardModel, Severity: "warning", Summary: "share 0.67 >= 0.5", StartsAt: base.Add(time.Hour)}
+		Model: dashboardModel, Severity: "warning", Summary: "share 0.67 >= 0.5", StartsAt: base.Add(13 * time.Hour)}
 	b, _ := json.Marshal(firing)
 	if _, err := js.Publish(ctx, subjects.For(natsbus.KindAlerts, dashboardModel), b); err != nil {
 		t.Fatal(err)
@@ -94,7 +98,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	base0 := "http://" + p.HTTPAddr
 	waitHTTP(t, ctx, base0+"/api/v1/models/"+dashboardModel+"/reports?kind=canary&since=7d", func(body []byte) bool {
 		var list []json.RawMessage
-		return json.Unmarshal(body, &list) == nil && len(list) >= 5
+		return json.Unmarshal(body, &list) == nil && len(list) >= dashboardHistory
 	})
 	// The API answers reports exactly as stored: the first drift report is
 	// byte for byte the message on the subject.
@@ -335,14 +339,14 @@ func assertFirstReportExact(t *testing.T, ctx context.Context, js jetstream.JetS
 }
 
 // publishDashboardWindow publishes window i's drift, canary and
-// performance reports: drift grows after window 12, the canary degrades
-// after window 18.
+// performance reports: drift grows after window 160, the canary degrades
+// after window 200.
 func publishDashboardWindow(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects, base time.Time, i int) error {
 	start := base.Add(time.Duration(i) * 5 * time.Minute)
 	end := start.Add(5 * time.Minute)
 	shift := 0.0
-	if i > 12 {
-		shift = min(1, float64(i-12)/6)
+	if i > 160 {
+		shift = min(1, float64(i-160)/12)
 	}
 	ks := func(p float64) map[string]any {
 		return map[string]any{"kind": "numerical", "ks": map[string]any{"statistic": 0.05 + shift/3, "p_value": p},
@@ -371,7 +375,7 @@ func publishDashboardWindow(ctx context.Context, js jetstream.JetStream, subject
 		"drift_share":           float64(drifted) / 3, "dataset_drifted": drifted >= 2,
 	}
 	verdict, agreement := "promote", 0.98
-	if i > 18 {
+	if i > 200 {
 		verdict, agreement = "rollback", 0.9
 	}
 	canary := map[string]any{

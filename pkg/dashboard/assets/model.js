@@ -59,7 +59,7 @@
       sync: "model", xmin: r[0], xmax: r[1],
       series: [
         { label: "realised", stroke: "#1a7f37", width: 2, spanGaps: true },
-        { label: "labels", stroke: "#afb8c1", width: 1, scale: "n", paths: uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 8] }) : undefined, fill: "rgba(175,184,193,.4)" },
+        { label: "labels", stroke: "#8c959f", width: 1, scale: "n", spanGaps: true },
         { label: "estimated (CBPE)", stroke: "#bf8700", width: 2, spanGaps: true },
         { label: "reference estimate", stroke: "#bf8700", dash: dashed, width: 1, spanGaps: true },
       ],
