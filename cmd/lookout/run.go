@@ -248,7 +248,8 @@ func (m *Main) Run(ctx context.Context) error {
 	// first /healthz already lists them all.
 	dash := dashboard.New(dashboard.Options{
 		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"), Metrics: m.registry, User: os.Getenv("USER"),
-		Firing: func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) },
+		TopFeatures: m.Config.Drift().MetricsTopFeatures,
+		Firing:      func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) },
 	})
 	wg.Add(1)
 	go func() {

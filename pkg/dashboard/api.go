@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -53,6 +54,9 @@ func writeError(w http.ResponseWriter, status int, err error) {
 // silences opens the silences bucket (the same store `lookout silence`
 // uses).
 func (h *Handler) silences(ctx context.Context) (*alert.Silences, error) {
+	if h.opts.JS == nil {
+		return nil, errors.New("silences: no JetStream")
+	}
 	return alert.OpenSilences(ctx, h.opts.JS, h.opts.Subjects)
 }
 
@@ -141,15 +145,77 @@ func (h *Handler) apiModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// Overview is GET /api/v1/overview: every model's summary and its series
-// over the range, for the cards.
+// Overview is GET /api/v1/overview: every model's summary and its
+// sparklines over the range, for the cards.
 type Overview struct {
 	Since      time.Time      `json:"since"`
 	Until      time.Time      `json:"until"`
 	LastReport time.Time      `json:"last_report,omitzero"`
 	Unknown    int            `json:"unknown_rejections"`
 	Models     []ModelSummary `json:"models"`
-	Series     []Series       `json:"series"`
+	Sparks     []Sparks       `json:"sparks"`
+}
+
+// SparkPoints bounds a sparkline: a card has no more pixels than that.
+const SparkPoints = 120
+
+// Sparks are one model's sparklines as columns: times in Unix seconds,
+// values rounded to four decimals, null where a window has none.
+type Sparks struct {
+	Model string `json:"model"`
+	// Drift windows: end, events per minute, rejection share, drift
+	// share, confidence mean and estimated accuracy.
+	T            []int64    `json:"t"`
+	EventsPerMin []float64  `json:"events_per_min"`
+	Rejection    []float64  `json:"rejection_share"`
+	DriftShare   []float64  `json:"drift_share"`
+	Confidence   []*float64 `json:"confidence_mean"`
+	EstAccuracy  []*float64 `json:"estimated_accuracy"`
+	// Performance windows: end and realised accuracy.
+	PerfT    []int64    `json:"perf_t"`
+	Accuracy []*float64 `json:"accuracy"`
+	// Canary windows: end and score.
+	CanaryT []int64   `json:"canary_t"`
+	Score   []float64 `json:"canary_score"`
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+func round4p(v *float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	r := round4(*v)
+	return &r
+}
+
+func sparks(s Series) Sparks {
+	out := Sparks{Model: s.Model}
+	for _, p := range thin(s.Drift, SparkPoints) {
+		out.T = append(out.T, p.End.Unix())
+		perMin := 0.0
+		if mins := p.End.Sub(p.Start).Minutes(); mins > 0 {
+			perMin = float64(p.Count) / mins
+		}
+		out.EventsPerMin = append(out.EventsPerMin, round4(perMin))
+		share := 0.0
+		if p.Rejected+p.Count > 0 {
+			share = float64(p.Rejected) / float64(p.Rejected+p.Count)
+		}
+		out.Rejection = append(out.Rejection, round4(share))
+		out.DriftShare = append(out.DriftShare, round4(p.DriftShare))
+		out.Confidence = append(out.Confidence, round4p(p.ConfMean))
+		out.EstAccuracy = append(out.EstAccuracy, round4p(p.EstAccuracy))
+	}
+	for _, p := range thin(s.Perf, SparkPoints) {
+		out.PerfT = append(out.PerfT, p.End.Unix())
+		out.Accuracy = append(out.Accuracy, round4p(p.Accuracy))
+	}
+	for _, p := range thin(s.Canary, SparkPoints) {
+		out.CanaryT = append(out.CanaryT, p.End.Unix())
+		out.Score = append(out.Score, round4(p.Score))
+	}
+	return out
 }
 
 func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request) {
@@ -169,15 +235,7 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request) {
 	o := Overview{Since: since, Until: maxTime(newest, time.Now().UTC()), LastReport: last, Unknown: unknown, Models: models}
 	for _, m := range models {
 		s, _ := h.index.Snapshot(m.Name, since)
-		// Sparklines need no per-feature figures.
-		for i := range s.Drift {
-			s.Drift[i].Severity = nil
-		}
-		s.Drift = thin(s.Drift, 300)
-		s.Canary = thin(s.Canary, 300)
-		s.Perf = thin(s.Perf, 300)
-		s.Features, s.Methods = nil, nil
-		o.Series = append(o.Series, s)
+		o.Sparks = append(o.Sparks, sparks(s))
 	}
 	writeJSON(w, http.StatusOK, o)
 }

@@ -40,7 +40,7 @@ func driftReport(model string, end time.Time, n int) []byte {
 		"model": model, "window": map[string]any{"start": end.Add(-5 * time.Minute), "end": end, "count": 100},
 		"features": features, "drift_share": 3 / float64(n), "dataset_drifted": true,
 		// "<" must come back as it is: the API answers the stored bytes.
-		"reference": map[string]any{"count": 10, "source": "a<b"},
+		"reference":  map[string]any{"count": 10, "source": "a<b"},
 		"confidence": map[string]any{"mean": 0.7, "reference_mean": 0.9, "p10": 0.4},
 	})
 	return bytes.ReplaceAll(b, []byte(`\u003c`), []byte("<"))

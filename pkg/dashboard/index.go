@@ -36,8 +36,8 @@ type DriftPoint struct {
 	Version    string    `json:"version,omitempty"`
 	DriftShare float64   `json:"drift_share"`
 	Drifted    bool      `json:"dataset_drifted"`
-	// Rejected counts the model's rejections stored while the window was
-	// open (by stream time).
+	// Rejected counts the model's rejections stored (by stream time, not
+	// event time) in the window's minutes.
 	Rejected       int      `json:"rejected"`
 	ConfMean       *float64 `json:"confidence_mean,omitempty"`
 	ConfP10        *float64 `json:"confidence_p10,omitempty"`
@@ -152,17 +152,7 @@ type Index struct {
 // Run reads the streams until ctx ends; it returns an error when a stream
 // cannot be read at start.
 func (x *Index) Run(ctx context.Context) error {
-	x.mu.Lock()
-	if x.models == nil {
-		x.models = map[string]*Series{}
-	}
-	if x.MaxPoints <= 0 {
-		x.MaxPoints = 4096
-	}
-	if x.MaxAlerts <= 0 {
-		x.MaxAlerts = 1000
-	}
-	x.mu.Unlock()
+	x.init()
 	from := time.Now().Add(-History)
 	readers := []struct {
 		role   string
@@ -187,6 +177,24 @@ func (x *Index) Run(ctx context.Context) error {
 	return first
 }
 
+// DefaultMaxPoints bounds each kind of point per model: 7 days of
+// 5-minute windows are 2,016.
+const DefaultMaxPoints = 4096
+
+func (x *Index) init() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.models == nil {
+		x.models = map[string]*Series{}
+	}
+	if x.MaxPoints <= 0 {
+		x.MaxPoints = DefaultMaxPoints
+	}
+	if x.MaxAlerts <= 0 {
+		x.MaxAlerts = 1000
+	}
+}
+
 func (x *Index) series(model string) *Series {
 	s := x.models[model]
 	if s == nil {
@@ -205,13 +213,16 @@ func (x *Index) handleReport(msg jetstream.Msg) {
 	if model == "" {
 		return
 	}
-	seq := meta.Sequence.Stream
-	kind := kindOf(x.Subjects, msg.Subject(), model)
+	x.addReport(kindOf(x.Subjects, msg.Subject(), model), model, meta.Sequence.Stream, msg.Data())
+}
+
+// addReport indexes one report of kind stored at stream sequence seq.
+func (x *Index) addReport(kind, model string, seq uint64, data []byte) {
 	var end time.Time
 	switch kind {
 	case natsbus.KindDrift:
 		var r driftreport.Report
-		if json.Unmarshal(msg.Data(), &r) != nil {
+		if json.Unmarshal(data, &r) != nil {
 			return
 		}
 		end = r.Window.End
@@ -244,11 +255,6 @@ func (x *Index) handleReport(msg jetstream.Msg) {
 		for name, f := range r.Features {
 			p.Severity[s.featureIdx[name]] = float32(Severity(f))
 		}
-		for m, n := range s.rejected {
-			if t := time.Unix(m*60, 0); !t.Before(r.Window.Start.Truncate(time.Minute)) && t.Before(r.Window.End) {
-				p.Rejected += n
-			}
-		}
 		s.Drift = insertPoint(s.Drift, p, func(p DriftPoint) time.Time { return p.End }, x.MaxPoints)
 		if r.Version != "" {
 			s.seeVersion(r.Version, "production", r.Window.Start, r.Window.End)
@@ -260,7 +266,7 @@ func (x *Index) handleReport(msg jetstream.Msg) {
 		}
 	case natsbus.KindCanary:
 		var r canaryReport
-		if json.Unmarshal(msg.Data(), &r) != nil {
+		if json.Unmarshal(data, &r) != nil {
 			return
 		}
 		end = r.Window.End
@@ -290,7 +296,7 @@ func (x *Index) handleReport(msg jetstream.Msg) {
 		}
 	case natsbus.KindPerformance:
 		var r quality.Report
-		if json.Unmarshal(msg.Data(), &r) != nil {
+		if json.Unmarshal(data, &r) != nil {
 			return
 		}
 		end = r.Window.End
@@ -316,6 +322,20 @@ func (x *Index) sawReport(end time.Time) {
 		x.newest = end
 	}
 	x.lastReport = time.Now().UTC()
+}
+
+// rejectedIn counts the rejections stored in the minutes from start to end
+// (at most a day of them).
+func (s *Series) rejectedIn(start, end time.Time) int {
+	if len(s.rejected) == 0 {
+		return 0
+	}
+	n := 0
+	last := end.Add(-time.Nanosecond).Unix() / 60
+	for m, i := start.Unix()/60, 0; m <= last && i < 1440; m, i = m+1, i+1 {
+		n += s.rejected[m]
+	}
+	return n
 }
 
 func (s *Series) seeVersion(version, role string, start, end time.Time) {
@@ -450,6 +470,11 @@ func (x *Index) Snapshot(model string, since time.Time) (Series, bool) {
 	out := Series{Model: model, Features: slices.Clone(s.Features), Methods: slices.Clone(s.Methods),
 		Versions: slices.Clone(s.Versions)}
 	out.Drift = after(s.Drift, since, func(p DriftPoint) time.Time { return p.End })
+	// Counted now, not when the report came: at start the rejections are
+	// read beside the reports, not before them.
+	for i := range out.Drift {
+		out.Drift[i].Rejected = s.rejectedIn(out.Drift[i].Start, out.Drift[i].End)
+	}
 	out.Canary = after(s.Canary, since, func(p CanaryPoint) time.Time { return p.End })
 	out.Perf = after(s.Perf, since, func(p PerfPoint) time.Time { return p.End })
 	out.Alerts = after(s.Alerts, since, func(p AlertPoint) time.Time { return p.At })

@@ -23,31 +23,22 @@
     const head = L.el("h2", {}, L.el("a", { href: "/models/" + encodeURIComponent(m.name) + location.search, text: m.name }),
       L.el("span", {}, state, " ", verdict));
     const rows = L.el("div", { class: "spark" });
-    const d = s.drift || [];
-    if (d.length) {
-      const xs = d.map(p => L.t(p.end));
-      const perMin = d.map(p => { const mins = (L.t(p.end) - L.t(p.start)) / 60; return mins > 0 ? p.count / mins : null; });
-      spark(rows, "spark-events", "events / min", xs, perMin, L.fmt(perMin[perMin.length - 1], 0), null, range);
-      const rej = d.map(p => (p.rejected + p.count) > 0 ? p.rejected / (p.rejected + p.count) : 0);
-      spark(rows, "spark-rejection-share", "rejection share", xs, rej, L.pct(rej[rej.length - 1]), null, range);
-      spark(rows, "spark-drift-share", "dataset drift share", xs, d.map(p => p.drift_share), L.pct(d[d.length - 1].drift_share), null, range);
-      if (d.some(p => p.confidence_mean !== undefined)) {
-        spark(rows, "spark-confidence", "confidence mean", xs, d.map(p => p.confidence_mean ?? null), L.fmt(d[d.length - 1].confidence_mean), null, range);
+    const last = a => a && a.length ? a[a.length - 1] : null;
+    if (s.t && s.t.length) {
+      spark(rows, "spark-events", "events / min", s.t, s.events_per_min, L.fmt(last(s.events_per_min), 0), null, range);
+      spark(rows, "spark-rejection-share", "rejection share", s.t, s.rejection_share, L.pct(last(s.rejection_share)), null, range);
+      spark(rows, "spark-drift-share", "dataset drift share", s.t, s.drift_share, L.pct(last(s.drift_share)), null, range);
+      if (s.confidence_mean.some(v => v !== null)) {
+        spark(rows, "spark-confidence", "confidence mean", s.t, s.confidence_mean, L.fmt(last(s.confidence_mean)), null, range);
       }
     }
-    const perf = s.performance || [];
-    const est = d.filter(p => p.estimated_accuracy !== undefined);
-    if (perf.some(p => p.accuracy !== undefined) || est.length) {
-      const joined = uPlot.join([
-        [perf.map(p => L.t(p.end)), perf.map(p => p.accuracy ?? null)],
-        [est.map(p => L.t(p.end)), est.map(p => p.estimated_accuracy)],
-      ]);
-      const lastAcc = perf.length ? perf[perf.length - 1].accuracy : null;
-      spark(rows, "spark-accuracy", "accuracy real / est.", joined[0], joined[1], L.fmt(lastAcc), joined[2], range);
+    const hasAcc = (s.accuracy || []).some(v => v !== null), hasEst = (s.estimated_accuracy || []).some(v => v !== null);
+    if (hasAcc || hasEst) {
+      const joined = uPlot.join([[s.perf_t || [], s.accuracy || []], [s.t || [], s.estimated_accuracy || []]]);
+      spark(rows, "spark-accuracy", "accuracy real / est.", joined[0], joined[1], L.fmt(last(s.accuracy)), joined[2], range);
     }
-    const c = s.canary || [];
-    if (c.length) {
-      spark(rows, "spark-canary-score", "canary score", c.map(p => L.t(p.end)), c.map(p => p.score), L.fmt(c[c.length - 1].score, 0), null, range);
+    if (s.canary_t && s.canary_t.length) {
+      spark(rows, "spark-canary-score", "canary score", s.canary_t, s.canary_score, L.fmt(last(s.canary_score), 0), null, range);
     }
     const alerts = L.el("ul", { class: "firing" });
     for (const a of m.alerts) alerts.append(L.alertItem(a));
@@ -58,9 +49,9 @@
 
   async function load() {
     const o = await L.get("/api/v1/overview?since=" + L.range());
-    const series = new Map((o.series || []).map(s => [s.model, s]));
+    const sparks = new Map((o.sparks || []).map(s => [s.model, s]));
     const range = [L.t(o.since), L.t(o.until)];
-    cards.replaceChildren(...o.models.map(m => card(m, series.get(m.name) || {}, range)));
+    cards.replaceChildren(...o.models.map(m => card(m, sparks.get(m.name) || {}, range)));
     document.getElementById("empty").hidden = o.models.length > 0;
     const unknown = document.getElementById("unknown");
     unknown.hidden = !o.unknown_rejections;
@@ -69,7 +60,9 @@
     if (o.last_report) L.setLast(o.last_report);
   }
 
-  const reload = L.debounce(() => load().catch(e => console.warn(e)), 1000);
+  // Every model's series in one answer: at most one every 3 s, however
+  // many models report.
+  const reload = L.debounce(() => load().catch(e => console.warn(e)), 3000);
   L.setupRanges(reload);
   L.live(reload);
   load().catch(e => console.warn(e));
