@@ -163,6 +163,9 @@ const SparkPoints = 120
 // values rounded to four decimals, null where a window has none.
 type Sparks struct {
 	Model string `json:"model"`
+	// Since and Until bound the model's range (Unix seconds).
+	Since int64 `json:"since"`
+	Until int64 `json:"until"`
 	// Drift windows: end, events per minute, rejection share, drift
 	// share, confidence mean and estimated accuracy.
 	T            []int64    `json:"t"`
@@ -219,7 +222,8 @@ func sparks(s Series) Sparks {
 }
 
 func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request) {
-	since, err := h.parseSince(r.URL.Query().Get("since"), 24*time.Hour)
+	q := r.URL.Query().Get("since")
+	since, until, err := h.parseSince(q, 24*time.Hour, "")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -231,11 +235,14 @@ func (h *Handler) apiOverview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	newest, last, unknown := h.index.Clock()
-	o := Overview{Since: since, Until: maxTime(newest, time.Now().UTC()), LastReport: last, Unknown: unknown, Models: models}
+	_, last, unknown := h.index.Clock()
+	o := Overview{Since: since, Until: until, LastReport: last, Unknown: unknown, Models: models}
 	for _, m := range models {
-		s, _ := h.index.Snapshot(m.Name, since)
-		o.Sparks = append(o.Sparks, sparks(s))
+		from, to, _ := h.parseSince(q, 24*time.Hour, m.Name)
+		s, _ := h.index.Snapshot(m.Name, from)
+		sp := sparks(s)
+		sp.Since, sp.Until = from.Unix(), to.Unix()
+		o.Sparks = append(o.Sparks, sp)
 	}
 	writeJSON(w, http.StatusOK, o)
 }
@@ -262,7 +269,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
-	since, err := h.parseSince(r.URL.Query().Get("since"), 24*time.Hour)
+	since, until, err := h.parseSince(r.URL.Query().Get("since"), 24*time.Hour, r.PathValue("model"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -272,13 +279,13 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errors.New("no such model"))
 		return
 	}
-	newest, last, _ := h.index.Clock()
+	_, last, _ := h.index.Clock()
 	writeJSON(w, http.StatusOK, struct {
 		Series
 		Since      time.Time `json:"since"`
 		Until      time.Time `json:"until"`
 		LastReport time.Time `json:"last_report,omitzero"`
-	}{s, since, maxTime(newest, time.Now().UTC()), last})
+	}{s, since, until, last})
 }
 
 // apiReports answers the reports of one model and kind, exactly as
@@ -295,7 +302,7 @@ func (h *Handler) apiReports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("kind: want drift, canary or performance, got %q", kind))
 		return
 	}
-	since, err := h.parseSince(r.URL.Query().Get("since"), 24*time.Hour)
+	since, _, err := h.parseSince(r.URL.Query().Get("since"), 24*time.Hour, model)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

@@ -13,6 +13,7 @@ package dashboard
 import (
 	"context"
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -131,23 +132,29 @@ func cacheFor(next http.Handler) http.Handler {
 	})
 }
 
-// parseSince reads a since parameter (a duration such as 24h or 7d) into
-// the earliest window end to show. It counts back from the newest window
-// end seen when that is ahead of the wall clock (a replayed or sped-up
-// stream), else from now.
-func (h *Handler) parseSince(v string, def time.Duration) (time.Time, error) {
+// parseSince reads a since parameter (a duration such as 24h or 7d, def
+// when empty) into the range of window ends to show for model (every
+// model when ""). The range ends now, or at the newest window end when
+// that is ahead of the wall clock (a sped-up stream); when the model's
+// newest window is older than the range (a backlog of old event time, a
+// model gone quiet) it ends there, so its history still shows.
+func (h *Handler) parseSince(v string, def time.Duration, model string) (since, until time.Time, err error) {
 	d := def
 	if v != "" {
-		var err error
-		if d, err = parseDuration(v); err != nil {
-			return time.Time{}, err
+		if d, err = parseDuration(v); err != nil || d <= 0 {
+			return since, until, fmt.Errorf("since %q: want a duration such as 24h or 7d", v)
 		}
 	}
 	now := time.Now().UTC()
-	if newest, _, _ := h.index.Clock(); newest.After(now) {
-		now = newest
+	newest := h.index.Newest(model)
+	until = now
+	switch {
+	case newest.After(now):
+		until = newest
+	case !newest.IsZero() && newest.Before(now.Add(-d)):
+		until = newest
 	}
-	return now.Add(-d), nil
+	return until.Add(-d), until, nil
 }
 
 // parseDuration is time.ParseDuration with days (7d).

@@ -147,9 +147,23 @@ func TestAPIServesTheStreams(t *testing.T) {
 		t.Errorf("kind=nope: %s", res.Status)
 	}
 
-	// Bounded: 5 of churn's 30 features, and other's 2.
-	if n := testutil.CollectAndCount(reg, "lookout_drift_score"); n != 7 {
-		t.Errorf("lookout_drift_score series = %d, want 7", n)
+	// A model whose newest window is days old still shows its last day.
+	old := driftReport("old", now.Add(-72*time.Hour), 2)
+	if _, err := js.Publish(ctx, subjects.For(natsbus.KindDrift, "old"), old); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		var list []json.RawMessage
+		getJSON(t, srv.URL+"/api/v1/models/old/reports?kind=drift&since=24h", &list)
+		if len(list) != 1 || !bytes.Equal(list[0], old) {
+			return fmt.Errorf("old model: %d reports", len(list))
+		}
+		return nil
+	})
+
+	// Bounded: 5 of churn's 30 features, and the others' 2 each.
+	if n := testutil.CollectAndCount(reg, "lookout_drift_score"); n != 9 {
+		t.Errorf("lookout_drift_score series = %d, want 9", n)
 	}
 	if v := testutil.ToFloat64(mustGauge(t, reg, "lookout_drift_share", "churn")); v != 0.1 {
 		t.Errorf("lookout_drift_share{churn} = %v", v)

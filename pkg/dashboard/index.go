@@ -486,6 +486,31 @@ func after[T any](list []T, since time.Time, end func(T) time.Time) []T {
 	return slices.Clone(list[i:])
 }
 
+// Newest returns the newest window end of model's reports, or of every
+// model's when model is "".
+func (x *Index) Newest(model string) time.Time {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if model == "" {
+		return x.newest
+	}
+	s, ok := x.models[model]
+	if !ok {
+		return time.Time{}
+	}
+	var t time.Time
+	if n := len(s.Drift); n > 0 {
+		t = maxTime(t, s.Drift[n-1].End)
+	}
+	if n := len(s.Canary); n > 0 {
+		t = maxTime(t, s.Canary[n-1].End)
+	}
+	if n := len(s.Perf); n > 0 {
+		t = maxTime(t, s.Perf[n-1].End)
+	}
+	return t
+}
+
 // Models returns the indexed model names, sorted, without the unknown one.
 func (x *Index) Models() []string {
 	x.mu.RLock()

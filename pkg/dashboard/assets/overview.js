@@ -50,8 +50,10 @@
   async function load() {
     const o = await L.get("/api/v1/overview?since=" + L.range());
     const sparks = new Map((o.sparks || []).map(s => [s.model, s]));
-    const range = [L.t(o.since), L.t(o.until)];
-    cards.replaceChildren(...o.models.map(m => card(m, sparks.get(m.name) || {}, range)));
+    cards.replaceChildren(...o.models.map(m => {
+      const s = sparks.get(m.name) || {};
+      return card(m, s, s.since ? [s.since, s.until] : [L.t(o.since), L.t(o.until)]);
+    }));
     document.getElementById("empty").hidden = o.models.length > 0;
     const unknown = document.getElementById("unknown");
     unknown.hidden = !o.unknown_rejections;
