@@ -138,6 +138,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	overview := waitCharts(t, bctx, []string{"spark-events", "spark-rejection-share", "spark-drift-share",
 		"spark-confidence", "spark-accuracy", "spark-canary-score"})
 	t.Logf("overview charts: %v", overview)
+	overviewShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cards, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.card')].map(c => c.dataset.model)`))
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +222,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dashboard-model.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, "dashboard-model.png"), len(shot))
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-overview.png"), overviewShot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots: %s (%d bytes), dashboard-overview.png beside it", filepath.Join(dir, "dashboard-model.png"), len(shot))
 	if path := os.Getenv("LOOKOUT_SCREENSHOT"); path != "" {
 		if err := os.WriteFile(path, shot, 0o644); err != nil {
 			t.Fatal(err)

@@ -97,7 +97,7 @@
     el.dataset.points = String(L.countPoints(data, counted));
     const old = charts.get(el);
     if (old) old.destroy();
-    const width = Math.max(200, el.clientWidth || 300);
+    const width = Math.max(opts.minWidth || 200, el.clientWidth || 300);
     const o = Object.assign({
       width: width, height: opts.height || 200,
       legend: { show: opts.legend !== false },

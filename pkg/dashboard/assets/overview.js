@@ -11,7 +11,7 @@
     const data = [xs, ys];
     if (extra) { series.push({ stroke: "#bf8700", width: 1.5, spanGaps: true }); data.push(extra); }
     requestAnimationFrame(() => L.chart(chart, name, {
-      height: 36, legend: false, series: series, xmin: range[0], xmax: range[1],
+      height: 36, minWidth: 40, legend: false, series: series, xmin: range[0], xmax: range[1],
       axes: [{ show: false }, { show: false }],
       extra: { cursor: { show: false }, padding: [2, 0, 2, 0] },
     }, data, extra ? [1, 2] : [1]));
