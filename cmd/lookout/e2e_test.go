@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,7 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
+	"github.com/lookout-ml/lookout/pkg/dashboard"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
@@ -158,17 +160,35 @@ alert:
 			t.Errorf("alert %s lacks the model version label: %v", a.Rule, a.Labels)
 		}
 	}
-	// The dashboard shows the model, its drifted features and the alert.
+	// The dashboard's API shows the model drifting, its version, the
+	// alert, and the report with its drifted features.
 	natstest.WaitFor(t, 10*time.Second, func() error {
-		resp, err := http.Get("http://" + lk.HTTPAddr + "/")
-		if err != nil {
+		var models []dashboard.ModelSummary
+		if err := getJSONInto("http://"+lk.HTTPAddr+"/api/v1/models", &models); err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		page, _ := io.ReadAll(resp.Body)
-		for _, want := range []string{"<strong>e2e</strong>", `<span class="bad">drifted</span>`, "age, plan", "dataset_drift", "version v1"} {
-			if !strings.Contains(string(page), want) {
-				return fmt.Errorf("dashboard (%d) lacks %q:\n%s", resp.StatusCode, want, page)
+		if len(models) != 1 || models[0].Name != "e2e" || models[0].State != "drifting" ||
+			models[0].Drift == nil || models[0].Drift.Version != "v1" {
+			return fmt.Errorf("models: %+v", models)
+		}
+		var rules []string
+		for _, a := range models[0].Alerts {
+			rules = append(rules, a.Rule)
+		}
+		if !slices.Contains(rules, "dataset_drift") {
+			return fmt.Errorf("alerts firing: %v", rules)
+		}
+		var reports []map[string]any
+		if err := getJSONInto("http://"+lk.HTTPAddr+"/api/v1/models/e2e/reports?kind=drift", &reports); err != nil {
+			return err
+		}
+		if len(reports) == 0 {
+			return errors.New("no drift reports")
+		}
+		last, _ := reports[len(reports)-1]["features"].(map[string]any)
+		for _, name := range []string{"age", "plan"} {
+			if f, _ := last[name].(map[string]any); f["drifted"] != true {
+				return fmt.Errorf("latest report: %s not drifted", name)
 			}
 		}
 		return nil
@@ -198,4 +218,17 @@ alert:
 	for _, err := range hook.errs {
 		t.Error(err)
 	}
+}
+
+// getJSONInto decodes the JSON answer of a GET into v.
+func getJSONInto(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

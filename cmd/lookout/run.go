@@ -286,10 +286,21 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Health and metrics come up once every service has started, so the
 	// first /healthz already lists them all.
-	if err := m.serveHTTP(&dashboard.Handler{
-		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"),
-		Firing: func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) },
-	}); err != nil {
+	dash := dashboard.New(dashboard.Options{
+		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"), Metrics: m.registry, User: os.Getenv("USER"),
+		TopFeatures: m.Config.Drift().MetricsTopFeatures,
+		Firing:      func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) },
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// The dashboard's history is a view: losing it is logged, and
+		// does not stop the services.
+		if err := dash.Run(runCtx); err != nil && runCtx.Err() == nil {
+			m.Log.Error("dashboard index stopped", zap.Error(err))
+		}
+	}()
+	if err := m.serveHTTP(dash); err != nil {
 		cancel()
 		wg.Wait()
 		return err

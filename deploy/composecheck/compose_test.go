@@ -65,3 +65,40 @@ func TestComposeFileRunsEachComponentAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitoringProfileMountsExist loads the file with the monitoring
+// profile (Prometheus and Grafana) and checks that every file they mount
+// is in the repository: a renamed dashboard would otherwise only show as
+// an empty Grafana.
+func TestMonitoringProfileMountsExist(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	content, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  root,
+		ConfigFiles: []types.ConfigFile{{Filename: "docker-compose.yml", Content: content}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("lookout", true); o.Profiles = []string{"monitoring"} })
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load with the monitoring profile: %v", err)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		svc, ok := project.Services[name]
+		if !ok {
+			t.Fatalf("no %s service in the monitoring profile", name)
+		}
+		if len(svc.Volumes) == 0 {
+			t.Errorf("%s mounts nothing", name)
+		}
+		for _, v := range svc.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("%s mounts %s: %v", name, v.Source, err)
+			}
+		}
+	}
+}

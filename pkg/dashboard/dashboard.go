@@ -1,210 +1,167 @@
-// Package dashboard serves Lookout's one-page overview: per model, the
-// latest drift, canary and quality reports, and the alerts firing now. It
-// reads everything from JetStream on each request, so any `lookout run`
-// shows the whole deployment, whichever services it runs itself.
+// Package dashboard serves Lookout's pages and their JSON API: an
+// overview of every model (`/`), a page per model (`/models/{model}`),
+// the API under /api/v1 and a server-sent event stream of what arrives.
+// History is the streams': an Index folds the last seven days of reports,
+// alerts and rejections from JetStream into small per-model series, and
+// full reports are read back from the stream by sequence on demand, so any
+// `lookout run` shows the whole deployment.
+//
+// Every script and style is embedded (assets/); the charts are drawn with
+// uPlot (assets/vendor).
 package dashboard
 
 import (
 	"context"
-	"encoding/json"
+	"embed"
+	"fmt"
 	"html/template"
-	"math"
+	"io/fs"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/services/alert"
 )
 
-// Model is one model's row on the page.
-type Model struct {
-	Name        string
-	Drift       *DriftSummary
-	Canary      *CanarySummary
-	Performance *PerformanceSummary
-	Alerts      []alerting.Alert
-}
+//go:embed assets
+var assetsFS embed.FS
 
-// DriftSummary is the part of the latest drift report the page shows.
-type DriftSummary struct {
-	Window struct {
-		End   time.Time `json:"end"`
-		Count int       `json:"count"`
-	} `json:"window"`
-	Version        string  `json:"version"`
-	DriftShare     float64 `json:"drift_share"`
-	DatasetDrifted bool    `json:"dataset_drifted"`
-	Features       map[string]struct {
-		Method  string  `json:"method"`
-		Score   float64 `json:"score"`
-		Drifted bool    `json:"drifted"`
-	} `json:"features"`
-	Confidence *struct {
-		Mean    float64 `json:"mean"`
-		Dropped bool    `json:"dropped"`
-	} `json:"confidence"`
-}
+//go:embed templates/*.html
+var templatesFS embed.FS
 
-// Drifted returns the names of the drifted features, sorted.
-func (d *DriftSummary) Drifted() []string {
-	var out []string
-	for name, f := range d.Features {
-		if f.Drifted {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+var pages = template.Must(template.ParseFS(templatesFS, "templates/*.html"))
 
-// CanarySummary is the part of the latest canary report the page shows.
-type CanarySummary struct {
-	Window struct {
-		End   time.Time `json:"end"`
-		Pairs int       `json:"pairs"`
-	} `json:"window"`
-	Canary struct {
-		Version string `json:"version"`
-	} `json:"canary"`
-	Score   float64  `json:"score"`
-	Verdict string   `json:"verdict"`
-	Reasons []string `json:"reasons"`
-}
-
-// PerformanceSummary is the part of the latest quality report the page
-// shows.
-type PerformanceSummary struct {
-	Window struct {
-		End time.Time `json:"end"`
-	} `json:"window"`
-	Labelled    int      `json:"labelled"`
-	Accuracy    *float64 `json:"accuracy"`
-	MAE         *float64 `json:"mae"`
-	HelpfulRate *float64 `json:"helpful_rate"`
-}
-
-// Handler serves the page at "/".
-type Handler struct {
+// Options configure a Handler.
+type Options struct {
 	JS       jetstream.JetStream
 	Subjects natsbus.Subjects
 	Log      *zap.Logger
-	// Firing returns the alerts firing now (the alert service's state).
+	// Metrics, if set, gets the lookout_drift_score and other gauges.
+	Metrics prometheus.Registerer
+	// TopFeatures bounds lookout_drift_score per model (default
+	// DefaultTopFeatures).
+	TopFeatures int
+	// Firing returns the alerts firing now (default: the alert service's
+	// state, alert.FiringAlerts).
 	Firing func(ctx context.Context) ([]alerting.Alert, error)
+	// User names who adds silences from the page (created_by).
+	User string
 }
 
-// ServeHTTP renders the page; it answers 503 when JetStream cannot be read.
+// Handler serves the dashboard and its API.
+type Handler struct {
+	opts  Options
+	index *Index
+	mux   *http.ServeMux
+	// done closes when Run returns, ending the event streams (an HTTP
+	// shutdown waits for its open requests).
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+// New returns a Handler; Run feeds its index.
+func New(opts Options) *Handler {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Firing == nil {
+		js, subjects := opts.JS, opts.Subjects
+		opts.Firing = func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) }
+	}
+	g := newGauges(opts.Metrics, opts.TopFeatures)
+	h := &Handler{opts: opts, mux: http.NewServeMux(), done: make(chan struct{})}
+	h.index = &Index{JS: opts.JS, Subjects: opts.Subjects, Log: opts.Log,
+		OnDrift: g.drift, OnCanary: g.canary, OnPerf: g.perf}
+	static, _ := fs.Sub(assetsFS, "assets")
+	h.mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheFor(http.FileServerFS(static))))
+	h.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/assets/favicon.svg", http.StatusMovedPermanently)
+	})
+	h.mux.HandleFunc("GET /{$}", h.page("overview.html"))
+	h.mux.HandleFunc("GET /models/{model}", h.page("model.html"))
+	h.mux.HandleFunc("GET /api/v1/models", h.apiModels)
+	h.mux.HandleFunc("GET /api/v1/overview", h.apiOverview)
+	h.mux.HandleFunc("GET /api/v1/models/{model}/reports", h.apiReports)
+	h.mux.HandleFunc("GET /api/v1/models/{model}/reports/{seq}", h.apiReport)
+	h.mux.HandleFunc("GET /api/v1/models/{model}/series", h.apiSeries)
+	h.mux.HandleFunc("GET /api/v1/alerts", h.apiAlerts)
+	h.mux.HandleFunc("GET /api/v1/silences", h.apiSilences)
+	h.mux.HandleFunc("POST /api/v1/silences", h.apiAddSilence)
+	h.mux.HandleFunc("POST /api/v1/silences/{id}/expire", h.apiExpireSilence)
+	h.mux.HandleFunc("GET /api/v1/events", h.apiEvents)
+	return h
+}
+
+// Index returns the handler's index.
+func (h *Handler) Index() *Index { return h.index }
+
+// Run reads the streams into the index until ctx ends.
+func (h *Handler) Run(ctx context.Context) error {
+	defer h.doneOnce.Do(func() { close(h.done) })
+	return h.index.Run(ctx)
+}
+
+// ServeHTTP serves the pages, the assets and the API.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		http.NotFound(w, r)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	models, err := h.Models(ctx)
-	if err != nil {
-		h.Log.Warn("dashboard: cannot read JetStream", zap.Error(err))
-		http.Error(w, "cannot read JetStream: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := page.Execute(w, struct {
-		Models []Model
-		Now    time.Time
-	}{models, time.Now().UTC()}); err != nil {
-		h.Log.Debug("dashboard: write", zap.Error(err))
+	// The pages load nothing from another origin; say so to the browser.
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		data := struct{ Model string }{r.PathValue("model")}
+		if err := pages.ExecuteTemplate(w, name, data); err != nil {
+			h.opts.Log.Debug("dashboard: write page", zap.Error(err))
+		}
 	}
 }
 
-// Models gathers every model that has a report or an alert.
-func (h *Handler) Models(ctx context.Context) ([]Model, error) {
-	byName := map[string]*Model{}
-	get := func(name string) *Model {
-		m := byName[name]
-		if m == nil {
-			m = &Model{Name: name}
-			byName[name] = m
-		}
-		return m
-	}
-	stream, err := h.JS.Stream(ctx, h.Subjects.StreamName(natsbus.StreamReports))
-	if err != nil {
-		return nil, err
-	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(h.Subjects.Prefix+".>"))
-	if err != nil {
-		return nil, err
-	}
-	for subject := range info.State.Subjects {
-		model := h.Subjects.Model(subject)
-		if model == "" {
-			continue
-		}
-		msg, err := stream.GetLastMsgForSubject(ctx, subject)
-		if err != nil {
-			continue // removed since the info: shown next time
-		}
-		m := get(model)
-		switch kind := strings.TrimSuffix(strings.TrimPrefix(subject, h.Subjects.Prefix+"."), "."+model); kind {
-		case natsbus.KindDrift:
-			m.Drift = decode[DriftSummary](msg.Data)
-		case natsbus.KindCanary:
-			m.Canary = decode[CanarySummary](msg.Data)
-		case natsbus.KindPerformance:
-			m.Performance = decode[PerformanceSummary](msg.Data)
-		}
-	}
-	if h.Firing != nil {
-		firing, err := h.Firing(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, a := range firing {
-			m := get(a.Model)
-			m.Alerts = append(m.Alerts, a)
-		}
-	}
-	out := make([]Model, 0, len(byName))
-	for _, m := range byName {
-		slices.SortFunc(m.Alerts, func(a, b alerting.Alert) int { return strings.Compare(a.Rule+a.Summary, b.Rule+b.Summary) })
-		out = append(out, *m)
-	}
-	slices.SortFunc(out, func(a, b Model) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+func cacheFor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=300")
+		next.ServeHTTP(w, r)
+	})
 }
 
-func decode[T any](data []byte) *T {
-	var v T
-	if json.Unmarshal(data, &v) != nil {
-		return nil
+// parseSince reads a since parameter (a duration such as 24h or 7d, def
+// when empty) into the range of window ends to show for model (every
+// model when ""). The range ends now, or at the newest window end when
+// that is ahead of the wall clock (a sped-up stream); when the model's
+// newest window is older than the range (a backlog of old event time, a
+// model gone quiet) it ends there, so its history still shows.
+func (h *Handler) parseSince(v string, def time.Duration, model string) (since, until time.Time, err error) {
+	d := def
+	if v != "" {
+		if d, err = parseDuration(v); err != nil || d <= 0 {
+			return since, until, fmt.Errorf("since %q: want a duration such as 24h or 7d", v)
+		}
 	}
-	return &v
+	now := time.Now().UTC()
+	newest := h.index.Newest(model)
+	until = now
+	switch {
+	case newest.After(now):
+		until = newest
+	case !newest.IsZero() && newest.Before(now.Add(-d)):
+		until = newest
+	}
+	return until.Add(-d), until, nil
 }
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{
-	"pct": func(f float64) string { return formatFloat(100*f) + "%" },
-	"num": func(f *float64) string {
-		if f == nil {
-			return "–"
-		}
-		return formatFloat(*f)
-	},
-	// One clock, as `lookout alerts` shows it: the report's event time in
-	// UTC, and how long ago that is in wall time.
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return alerting.FormatSince(t, time.Now())
-	},
-}).Parse(pageHTML))
-
-// formatFloat writes f with at most three decimals.
-func formatFloat(f float64) string {
-	return strconv.FormatFloat(math.Round(f*1000)/1000, 'f', -1, 64)
+// parseDuration is time.ParseDuration with days (7d).
+func parseDuration(v string) (time.Duration, error) {
+	if n := len(v); n > 1 && v[n-1] == 'd' {
+		d, err := time.ParseDuration(v[:n-1] + "h")
+		return d * 24, err
+	}
+	return time.ParseDuration(v)
 }

@@ -75,6 +75,10 @@ type Config struct {
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// Rules say when a feature drifted.
 	Rules Rules `yaml:"rules"`
+	// MetricsTopFeatures bounds lookout_drift_score per model (exported by
+	// the dashboard from the reports): past this many features, only the
+	// ones furthest past their threshold. 0 means 20.
+	MetricsTopFeatures int `yaml:"metrics_top_features"`
 	// Confidence says when confidence dropped.
 	Confidence ConfidenceRules `yaml:"confidence"`
 }

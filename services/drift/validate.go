@@ -26,6 +26,9 @@ func (c Config) Validate() error {
 	if c.WindowEvents < 1 {
 		add("window_events: must be positive, got %d", c.WindowEvents)
 	}
+	if c.MetricsTopFeatures < 0 {
+		add("metrics_top_features: must not be negative, got %d", c.MetricsTopFeatures)
+	}
 	switch c.Reference {
 	case ReferenceFirstWindow, ReferenceRolling, ReferencePinned:
 	default:
