@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
 )
 
 // clidataConfig closes archive files and performance windows quickly.
@@ -116,5 +119,82 @@ func TestPublishVerdictsAndFeedbackJoin(t *testing.T) {
 	// p1 churn=churn right, p2 stay≠churn wrong, p3 stay=stay right.
 	if report["labelled"] != 3.0 || report["accuracy"] == nil || fmt.Sprintf("%.4f", report["accuracy"]) != "0.6667" {
 		t.Fatalf("performance report: %v", report)
+	}
+}
+
+// TestWandbHookRunInDriftReport registers a version through a W&B-shaped
+// automation webhook on a real `lookout run`, and finds its run in the
+// next drift report; `version set` and `version list` read and write the
+// same bucket, and a server where Lookout never ran is named as such.
+func TestWandbHookRunInDriftReport(t *testing.T) {
+	ns := natstest.RunServer(t)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"version", "list", "--nats", ns.ClientURL()}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "start `lookout run`") {
+		t.Fatalf("version list where Lookout never ran: exit %d, %s", code, stderr.String())
+	}
+
+	cfg := writeTemp(t, "lookout.yaml", "drift: {window: 1h, window_events: 300}\nwandb: {secret: s3cret}\n")
+	lk := startLookout(t, "", "--config", cfg, "--only", "ingest,drift")
+	payload := `{"event_type": "ADD_ARTIFACT_ALIAS", "artifact_version_string": "team/proj/wb:v7",
+		"artifact_collection_name": "wb", "alias": "production"}`
+	post := func(token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+lk.HTTPAddr+"/v1/hooks/wandb", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("wrong", payload); code != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %d %s", code, body)
+	}
+	if code, body := post("s3cret", strings.Replace(payload, "production", "staging", 1)); code != http.StatusAccepted || !strings.Contains(body, `"registered":false`) {
+		t.Fatalf("another alias: %d %s", code, body)
+	}
+	if code, body := post("s3cret", payload); code != http.StatusOK || !strings.Contains(body, `"registered":true`) {
+		t.Fatalf("hook: %d %s", code, body)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"version", "set", "--nats", lk.NATSURL, "--model", "wb", "--version", "v8", "--run", "mlflow://abc123"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("version set: %d %s", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"version", "list", "--nats", lk.NATSURL, "--model", "wb"}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "wb\tv7\twandb://team/proj/wb:v7") || !strings.Contains(stdout.String(), "wb\tv8\tmlflow://abc123") {
+		t.Fatalf("version list: %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+
+	nc, err := nats.Connect(lk.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	reports, err := nc.SubscribeSync("lookout.drift.wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	for i := range 600 {
+		fmt.Fprintf(&lines, `{"id":"w%d","version":"v7","prediction":%d,"features":{"x":%d}}`+"\n", i, i%2, i%17)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"publish", "--nats", lk.NATSURL, "--model", "wb", writeTemp(t, "w.jsonl", lines.String())}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "accepted 600") {
+		t.Fatalf("publish: %d %s %s", code, stdout.String(), stderr.String())
+	}
+	msg, err := reports.NextMsg(90 * time.Second)
+	if err != nil {
+		t.Fatalf("no drift report: %v\n%s", err, lk.Logs())
+	}
+	var r map[string]any
+	_ = json.Unmarshal(msg.Data, &r)
+	if r["version"] != "v7" || r["run"] != "wandb://team/proj/wb:v7" {
+		t.Fatalf("drift report version %v run %v, want v7 and wandb://team/proj/wb:v7", r["version"], r["run"])
 	}
 }

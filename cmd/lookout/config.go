@@ -26,6 +26,8 @@ import (
 // line, so a typo never silently falls back to a default.
 type Config struct {
 	NATS NATSConfig
+	// Wandb verifies the W&B automation webhook (POST /v1/hooks/wandb).
+	Wandb WandbConfig
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -40,6 +42,16 @@ type NATSConfig struct {
 	Retention time.Duration `yaml:"retention"`
 	// Replicas of each stream in a cluster.
 	Replicas int `yaml:"replicas"`
+}
+
+// WandbConfig is the YAML section `wandb`: the secret of the W&B Registry
+// automation that calls POST /v1/hooks/wandb (without one the hook
+// answers 503: an unverified hook would let anyone set runs).
+type WandbConfig struct {
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// Aliases that register a version when added (default: production).
+	Aliases []string `yaml:"aliases"`
 }
 
 // natsSection is the top-level key of NATSConfig.
@@ -117,10 +129,18 @@ func parseConfig(data []byte, cfg *Config) error {
 		return nil // empty file: the defaults
 	}
 
-	known := []string{natsSection}
+	known := []string{natsSection, "wandb"}
 	fields := []reflect.StructField{{
 		Name: "NATS", Type: reflect.TypeOf(cfg.NATS), Tag: reflect.StructTag(`yaml:"` + natsSection + `"`),
 	}}
+	// wandb is read apart, so that the fields below keep their indexes;
+	// in the strict pass it lands in Rest.
+	var wandbFile struct {
+		Wandb *WandbConfig `yaml:"wandb"`
+	}
+	if err := yaml.Unmarshal(data, &wandbFile); err == nil && wandbFile.Wandb != nil {
+		cfg.Wandb = *wandbFile.Wandb
+	}
 	for i, c := range components {
 		known = append(known, c.Section())
 		fields = append(fields, reflect.StructField{

@@ -30,6 +30,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -110,6 +111,7 @@ type Main struct {
 	demo demoOptions
 
 	health  *service.Health
+	wandb   http.Handler // POST /v1/hooks/wandb
 	mu      sync.Mutex
 	running map[string]bool
 }
@@ -170,8 +172,18 @@ func (m *Main) Run(ctx context.Context) error {
 	streamOpts.Replicas = m.Config.NATS.Replicas
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	err = natsbus.EnsureStreams(setupCtx, js, subjects, streamOpts)
+	var versionsKV jetstream.KeyValue
+	if err == nil {
+		// Beside the streams: `lookout version set` and the W&B hook only
+		// bind it.
+		versionsKV, err = versions.Ensure(setupCtx, js, subjects, streamOpts.Replicas)
+	}
 	cancelSetup()
 	if err != nil {
+		return err
+	}
+	runs := versions.NewCache()
+	if err := runs.Watch(ctx, versionsKV, m.Log.Named("versions")); err != nil {
 		return err
 	}
 
@@ -203,6 +215,7 @@ func (m *Main) Run(ctx context.Context) error {
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
 		Stored:  stored,
 		DataDir: m.Options.dataDir,
+		Runs:    runs.Run,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,6 +259,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Health and metrics come up once every service has started, so the
 	// first /healthz already lists them all.
+	if m.wandb, err = newWandbHook(m.Config, js, m.Log.Named("wandb")); err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("wandb: %w", err)
+	}
 	if err := m.serveHTTP(&dashboard.Handler{
 		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"),
 		Firing: func(ctx context.Context) ([]alerting.Alert, error) { return alert.FiringAlerts(ctx, js, subjects) },
@@ -286,6 +304,7 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 	mux.Handle("/", dash)
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	mux.HandleFunc("/healthz", m.healthz)
+	mux.Handle("POST /v1/hooks/wandb", m.wandb)
 	ln, err := net.Listen("tcp", m.Options.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
