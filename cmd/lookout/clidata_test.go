@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,16 +73,18 @@ func readReport(t *testing.T, url, subject string, ok func(map[string]any) bool)
 // refused naming its line, and the labels join: a performance report
 // counts them.
 func TestPublishVerdictsAndFeedbackJoin(t *testing.T) {
-	lk := startLookout(t, "", "--config", writeTemp(t, "lookout.yaml", clidataConfig))
+	data := t.TempDir()
+	lk := startLookout(t, data, "--config", writeTemp(t, "lookout.yaml", clidataConfig))
 	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
 	preds := fmt.Sprintf(`{"id":"p1","request_id":"r1","version":"v1","prediction":"churn","confidence":0.9,"ts":%q,"features":{"age":40}}
 {"id":"p2","version":"v1","prediction":"stay","confidence":0.8,"ts":%q,"features":{"age":41}}
 {"id":"p3","version":"v1","prediction":"stay","confidence":0.7,"ts":%q,"features":{"age":42}}
 {"id":"p4","version":"v1","prediction":"stay","confidence":1.5,"ts":%q,"features":{"age":43}}
-`, ts, ts, ts, ts)
+{"id":"p1c","request_id":"r1","version":"v2","role":"canary","prediction":"stay","confidence":0.6,"ts":%q,"features":{"age":40}}
+`, ts, ts, ts, ts, ts)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"publish", "--nats", lk.NATSURL, "--model", "pm", writeTemp(t, "p.jsonl", preds)}, &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), "sent 4, acknowledged 4, failed 0, accepted 3, rejected 1") ||
+	if code != 0 || !strings.Contains(stdout.String(), "sent 5, acknowledged 5, failed 0, accepted 4, rejected 1") ||
 		!strings.Contains(stdout.String(), "rejected line 4: confidence:") {
 		t.Fatalf("publish exit %d:\n%s%s", code, stdout.String(), stderr.String())
 	}
@@ -88,7 +92,8 @@ func TestPublishVerdictsAndFeedbackJoin(t *testing.T) {
 	// No --model: a line without one is refused by line, the others go.
 	stdout.Reset()
 	stderr.Reset()
-	mixed := `{"model":"pm","id":"p5","version":"v1","prediction":"stay","ts":"` + ts + `"}
+	old := time.Now().UTC().Add(-2 * time.Hour).Format(time.RFC3339Nano)
+	mixed := `{"model":"pm","id":"p5","version":"v1","prediction":"stay","ts":"` + old + `","features":{"age":50}}
 {"id":"p6","version":"v1","prediction":"stay"}
 `
 	code = run(context.Background(), []string{"publish", "--nats", lk.NATSURL, writeTemp(t, "m.jsonl", mixed)}, &stdout, &stderr)
@@ -116,9 +121,85 @@ func TestPublishVerdictsAndFeedbackJoin(t *testing.T) {
 		n, _ := r["labelled"].(float64)
 		return n > 0
 	})
-	// p1 churn=churn right, p2 stay≠churn wrong, p3 stay=stay right.
-	if report["labelled"] != 3.0 || report["accuracy"] == nil || fmt.Sprintf("%.4f", report["accuracy"]) != "0.6667" {
+	// r1's label reaches p1 (churn, right) and its canary p1c (stay,
+	// wrong); p2 stay≠churn wrong, p3 stay=stay right.
+	if report["labelled"] != 4.0 || report["accuracy"] == nil || fmt.Sprintf("%.4f", report["accuracy"]) != "0.5000" {
 		t.Fatalf("performance report: %v", report)
+	}
+
+	// export: the archive joined with the labels, read back by DuckDB.
+	waitForArchive(t, data, 5)
+	export := func(args ...string) (string, int, string) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out.parquet")
+		var stdout, stderr bytes.Buffer
+		all := append([]string{"export", "--nats", lk.NATSURL, "--model", "pm", "--data", data}, args...)
+		code := run(context.Background(), append(all, out), &stdout, &stderr)
+		return out, code, stdout.String() + stderr.String()
+	}
+	out, code, msg := export()
+	if code != 0 || !strings.Contains(msg, "exported 5 predictions of pm (4 labelled)") {
+		t.Fatalf("export: %d %s", code, msg)
+	}
+	res := duckdbQuery(t,
+		"SELECT id, role, label_label, label_value, helpful, feedback_ts IS NOT NULL AS has_ts, features.age AS age FROM read_parquet('"+out+"') ORDER BY id",
+		"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('"+out+"')) WHERE column_name IN ('label_value', 'label_label', 'helpful', 'feedback_ts') ORDER BY 1")
+	got := ""
+	for _, r := range res[0] {
+		got += fmt.Sprintf("%v %v %v %v %v %v %v\n", r["id"], r["role"], r["label_label"], r["label_value"], r["helpful"], r["has_ts"], r["age"])
+	}
+	want := "p1 production churn <nil> true true 40\n" +
+		"p1c canary churn <nil> true true 40\n" +
+		"p2 production churn <nil> false true 41\n" +
+		"p3 production stay <nil> <nil> true 42\n" +
+		"p5 production <nil> <nil> <nil> false 50\n"
+	if got != want {
+		t.Errorf("DuckDB reads the export as\n%swant\n%s", got, want)
+	}
+	types := fmt.Sprint(res[1])
+	if !strings.Contains(types, "feedback_ts") || !strings.Contains(types, "TIMESTAMP") || !strings.Contains(types, "BOOLEAN") || !strings.Contains(types, "DOUBLE") {
+		t.Errorf("label column types: %s", types)
+	}
+	count := func(args ...string) string {
+		t.Helper()
+		out, code, msg := export(args...)
+		if code != 0 {
+			return fmt.Sprintf("exit %d: %s", code, msg)
+		}
+		rows := duckdbQuery(t, "SELECT string_agg(id, ',' ORDER BY id) AS ids FROM read_parquet('"+out+"')")
+		return fmt.Sprint(rows[0][0]["ids"])
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--labelled"}, "p1,p1c,p2,p3"},
+		{[]string{"--version", "v2"}, "p1c"},
+		{[]string{"--role", "production", "--labelled"}, "p1,p2,p3"},
+		{[]string{"--from", "90m"}, "p1,p1c,p2,p3"},
+		{[]string{"--to", "90m"}, "p5"},
+		{[]string{"--from", time.Now().UTC().Add(-3 * time.Hour).Format(time.RFC3339), "--to", "90m"}, "p5"},
+	} {
+		if got := count(c.args...); got != c.want {
+			t.Errorf("export %v: %s, want %s", c.args, got, c.want)
+		}
+	}
+
+	// Without NATS: an error that says how to go on, and with
+	// --without-labels the predictions alone.
+	out = filepath.Join(t.TempDir(), "nolabels.parquet")
+	stdout.Reset()
+	stderr.Reset()
+	code = run(context.Background(), []string{"export", "--nats", "nats://127.0.0.1:1", "--model", "pm", "--data", data, out}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "--without-labels") {
+		t.Errorf("export without NATS: exit %d %s", code, stderr.String())
+	}
+	code = run(context.Background(), []string{"export", "--nats", "nats://127.0.0.1:1", "--without-labels", "--model", "pm", "--data", data, out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("export --without-labels: exit %d %s", code, stderr.String())
+	}
+	if rows := duckdbQuery(t, "SELECT count(*) AS n, count(label_label) AS l FROM read_parquet('"+out+"')"); fmt.Sprintf("%v %v", rows[0][0]["n"], rows[0][0]["l"]) != "5 0" {
+		t.Errorf("export --without-labels: %v", rows)
 	}
 }
 
@@ -197,4 +278,28 @@ func TestWandbHookRunInDriftReport(t *testing.T) {
 	if r["version"] != "v7" || r["run"] != "wandb://team/proj/wb:v7" {
 		t.Fatalf("drift report version %v run %v, want v7 and wandb://team/proj/wb:v7", r["version"], r["run"])
 	}
+}
+
+// duckdbQuery runs queries with DuckDB and returns each one's rows.
+func duckdbQuery(t *testing.T, queries ...string) [][]map[string]any {
+	t.Helper()
+	cmd := exec.Command("node", append([]string{"duckdb_query.mjs"}, queries...)...)
+	cmd.Dir = duckdbNodeDir(t)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("duckdb: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var res [][]map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(line), &rows); err != nil {
+			t.Fatalf("duckdb printed %q: %v", line, err)
+		}
+		res = append(res, rows)
+	}
+	return res
 }
