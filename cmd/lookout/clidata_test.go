@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/services/feedback"
+	"github.com/lookout-ml/lookout/services/ingest"
 )
 
 // clidataConfig closes archive files and performance windows quickly.
@@ -302,4 +305,74 @@ func duckdbQuery(t *testing.T, queries ...string) [][]map[string]any {
 		res = append(res, rows)
 	}
 	return res
+}
+
+// TestPythonClientVerdicts runs testdata/python/publish.py against a real
+// embedded server whose client user has only the publisher role's
+// permissions (publish lookout.ingest.> and lookout.feedback.>, receive
+// _INBOX.>), with ingest and feedback running as another user: the
+// client's CONNECT with user and password is accepted (a wrong password is
+// not), and it reports JetStream acknowledgements and the services'
+// verdicts, accepted and rejected, for predictions and feedback.
+func TestPythonClientVerdicts(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+		Users: []*server.User{
+			{Username: "lookout", Password: "internal"},
+			{Username: "app", Password: "pw", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"lookout.ingest.>", "lookout.feedback.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo("lookout", "internal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.NewSubjects(""), natsbus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	env := natstest.Env(t, nc, js)
+	natstest.RunService(t, ingest.New(env.With("ingest"), ingest.DefaultConfig()))
+	fbSvc, err := feedback.New(env.With("feedback"), feedback.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.RunService(t, fbSvc)
+
+	py := func(args ...string) (string, error) {
+		out, err := exec.Command("python3", append([]string{"../../testdata/python/publish.py"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := py("--user", "app", "--password", "wrong", ns.ClientURL(), "pym", "3"); err == nil || !strings.Contains(out, "Authorization Violation") {
+		t.Fatalf("a wrong password: %v\n%s", err, out)
+	}
+	preds := writeTemp(t, "p.jsonl", `{"id":"a","version":"v1","prediction":"x","confidence":0.9}
+{"id":"b","version":"v1","prediction":"y","confidence":1.5}
+{"id":"c","version":"v1","prediction":"y"}
+`)
+	out, err := py("--user", "app", "--password", "pw", ns.ClientURL(), "pym", preds)
+	if err != nil || !strings.Contains(out, "published 3, acknowledged 3, accepted 2, rejected 1") || !strings.Contains(out, "rejected line 2: confidence:") {
+		t.Fatalf("python predictions: %v\n%s", err, out)
+	}
+	fb := writeTemp(t, "f.jsonl", `{"id":"a","label":"x"}
+{"id":"c","helpful":"yes"}
+`)
+	u := strings.Replace(ns.ClientURL(), "nats://", "nats://app:pw@", 1) // credentials in the URL
+	out, err = py("--feedback", u, "pym", fb)
+	if err != nil || !strings.Contains(out, "published 2, acknowledged 2, accepted 1, rejected 1") || !strings.Contains(out, "rejected line 2: helpful:") {
+		t.Fatalf("python feedback: %v\n%s", err, out)
+	}
 }
