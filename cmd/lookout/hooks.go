@@ -46,7 +46,7 @@ type wandbHook struct {
 	secret  string
 	aliases []string
 	js      jetstream.JetStream
-	prefix  Config
+	cfg     Config
 	log     *zap.Logger
 }
 
@@ -63,7 +63,7 @@ func newWandbHook(cfg Config, js jetstream.JetStream, log *zap.Logger) (*wandbHo
 	if len(aliases) == 0 {
 		aliases = []string{"production"}
 	}
-	return &wandbHook{secret: secret, aliases: aliases, js: js, prefix: cfg, log: log}, nil
+	return &wandbHook{secret: secret, aliases: aliases, js: js, cfg: cfg, log: log}, nil
 }
 
 func (h *wandbHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +112,7 @@ func (h *wandbHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "wandb hook: need a model (model or artifact_collection_name), a version and a run (artifact_version_string \"entity/project/name:vN\")", http.StatusBadRequest)
 		return
 	}
-	kv, err := versions.Bind(r.Context(), h.js, subjectsFor(h.prefix))
+	kv, err := versions.Bind(r.Context(), h.js, subjectsFor(h.cfg))
 	if err == nil {
 		var rec versions.Record
 		rec, err = versions.Put(r.Context(), kv, versions.Record{Model: model, Version: version, Run: run, Source: "wandb"})

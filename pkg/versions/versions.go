@@ -157,6 +157,9 @@ func (c *Cache) Run(model, version string) string {
 // every current value, then each change as it happens; the client
 // re-subscribes by itself after a reconnect.
 func (c *Cache) Watch(ctx context.Context, kv jetstream.KeyValue, log *zap.Logger) error {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("versions: watch: %w", err)
