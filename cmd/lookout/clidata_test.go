@@ -376,3 +376,15 @@ func TestPythonClientVerdicts(t *testing.T) {
 		t.Fatalf("python feedback: %v\n%s", err, out)
 	}
 }
+
+// TestWandbConfig: the wandb section is read, and a typo in it is an
+// error naming the key.
+func TestWandbConfig(t *testing.T) {
+	cfg, err := loadConfig(writeTemp(t, "ok.yaml", "wandb: {secret: x, aliases: [prod]}\ndrift: {window: 5m}\n"))
+	if err != nil || cfg.Wandb.Secret != "x" || len(cfg.Wandb.Aliases) != 1 || cfg.Wandb.Aliases[0] != "prod" {
+		t.Fatalf("wandb config %+v, %v", cfg.Wandb, err)
+	}
+	if _, err := loadConfig(writeTemp(t, "bad.yaml", "wandb: {secert: x}\n")); err == nil || !strings.Contains(err.Error(), "secert") {
+		t.Fatalf("a typo in wandb: %v", err)
+	}
+}

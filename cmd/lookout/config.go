@@ -136,9 +136,15 @@ func parseConfig(data []byte, cfg *Config) error {
 	// wandb is read apart, so that the fields below keep their indexes;
 	// in the strict pass it lands in Rest.
 	var wandbFile struct {
-		Wandb *WandbConfig `yaml:"wandb"`
+		Wandb *WandbConfig         `yaml:"wandb"`
+		Rest  map[string]yaml.Node `yaml:",inline"`
 	}
-	if err := yaml.Unmarshal(data, &wandbFile); err == nil && wandbFile.Wandb != nil {
+	wdec := yaml.NewDecoder(bytes.NewReader(data))
+	wdec.KnownFields(true)
+	if err := wdec.Decode(&wandbFile); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if wandbFile.Wandb != nil {
 		cfg.Wandb = *wandbFile.Wandb
 	}
 	for i, c := range components {
