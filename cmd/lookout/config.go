@@ -14,8 +14,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/httpingest"
+	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/drift"
@@ -34,6 +34,8 @@ type Config struct {
 	// OTLP is the `otlp` section: how BentoML monitors map to models on
 	// POST /v1/logs.
 	OTLP httpingest.Config
+	// Wandb verifies the W&B automation webhook (POST /v1/hooks/wandb).
+	Wandb WandbConfig
 	// sections holds each component's configuration by component name, of
 	// the type its DefaultConfig returns. A component missing here (a
 	// Config not made by defaultConfig) gets its defaults.
@@ -55,13 +57,43 @@ type NATSConfig struct {
 	TLS natsbus.TLS `yaml:"tls"`
 }
 
-// natsSection is the top-level key of NATSConfig.
-const natsSection = "nats"
+// WandbConfig is the YAML section `wandb`: the secret of the W&B Registry
+// automation that calls POST /v1/hooks/wandb (without one the hook
+// answers 503: an unverified hook would let anyone set runs).
+type WandbConfig struct {
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// Aliases that register a version when added (default: production).
+	Aliases []string `yaml:"aliases"`
+}
 
-// httpSection is the top-level key of Config.HTTP.
-const httpSection = "http"
-// otlpSection is the top-level key of the OTLP input's configuration.
-const otlpSection = "otlp"
+// Validate checks the wandb section.
+func (w WandbConfig) Validate() error {
+	if w.Secret != "" && w.SecretFile != "" {
+		return errors.New("secret_file: give secret or secret_file, not both")
+	}
+	return nil
+}
+
+// The top-level keys of the sections `lookout run` owns.
+const (
+	natsSection  = "nats"
+	httpSection  = "http"
+	otlpSection  = "otlp"
+	wandbSection = "wandb"
+)
+
+// ownSection is a section of the file that belongs to `lookout run`, not
+// to a component: its key and the field of Config it decodes into.
+type ownSection struct {
+	key   string
+	field any // a pointer to a struct with a Validate method
+}
+
+// ownSections lists them in one place, for decoding and validation.
+func (cfg *Config) ownSections() []ownSection {
+	return []ownSection{{natsSection, &cfg.NATS}, {httpSection, &cfg.HTTP}, {otlpSection, &cfg.OTLP}, {wandbSection, &cfg.Wandb}}
+}
 
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
@@ -136,10 +168,17 @@ func parseConfig(data []byte, cfg *Config) error {
 		return nil // empty file: the defaults
 	}
 
-	known := []string{natsSection}
-	fields := []reflect.StructField{{
-		Name: "NATS", Type: reflect.TypeOf(cfg.NATS), Tag: reflect.StructTag(`yaml:"` + natsSection + `"`),
-	}}
+	own := cfg.ownSections()
+	var (
+		known  []string
+		fields []reflect.StructField
+	)
+	for i, o := range own {
+		known = append(known, o.key)
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("O%d", i), Type: reflect.TypeOf(o.field).Elem(), Tag: reflect.StructTag(`yaml:"` + o.key + `"`),
+		})
+	}
 	for i, c := range components {
 		known = append(known, c.Section())
 		fields = append(fields, reflect.StructField{
@@ -148,28 +187,18 @@ func parseConfig(data []byte, cfg *Config) error {
 			Tag:  reflect.StructTag(`yaml:"` + c.Section() + `"`),
 		})
 	}
-	known = append(known, httpSection)
-	httpField := len(fields)
-	fields = append(fields, reflect.StructField{
-		Name: "HTTP", Type: reflect.TypeOf(cfg.HTTP), Tag: reflect.StructTag(`yaml:"` + httpSection + `"`),
-	})
-	known = append(known, otlpSection)
-	otlpField := len(fields)
-	fields = append(fields, reflect.StructField{
-		Name: "OTLP", Type: reflect.TypeOf(cfg.OTLP), Tag: reflect.StructTag(`yaml:"` + otlpSection + `"`),
-	})
 	// Unknown sections land here, to be reported with their line below,
 	// and not as a field missing from an unnamed struct type.
 	fields = append(fields, reflect.StructField{
 		Name: "Rest", Type: reflect.TypeOf(map[string]yaml.Node(nil)), Tag: `yaml:",inline"`,
 	})
 	file := reflect.New(reflect.StructOf(fields)).Elem()
-	file.Field(0).Set(reflect.ValueOf(cfg.NATS))
-	for i, c := range components {
-		file.Field(i + 1).Set(reflect.ValueOf(cfg.section(c)))
+	for i, o := range own {
+		file.Field(i).Set(reflect.ValueOf(o.field).Elem())
 	}
-	file.Field(httpField).Set(reflect.ValueOf(cfg.HTTP))
-	file.Field(otlpField).Set(reflect.ValueOf(cfg.OTLP))
+	for i, c := range components {
+		file.Field(len(own) + i).Set(reflect.ValueOf(cfg.section(c)))
+	}
 
 	var errs []error
 	if top := doc.Content[0]; top.Kind == yaml.MappingNode {
@@ -189,11 +218,11 @@ func parseConfig(data []byte, cfg *Config) error {
 		return errors.Join(errs...)
 	}
 
-	cfg.NATS = file.Field(0).Interface().(NATSConfig)
-	cfg.HTTP = file.Field(httpField).Interface().(webauth.Config)
-	cfg.OTLP = file.Field(otlpField).Interface().(httpingest.Config)
+	for i, o := range own {
+		reflect.ValueOf(o.field).Elem().Set(file.Field(i))
+	}
 	for i, c := range components {
-		cfg.sections[c.Name()] = file.Field(i + 1).Interface().(service.Config)
+		cfg.sections[c.Name()] = file.Field(len(own) + i).Interface().(service.Config)
 	}
 	return nil
 }
@@ -216,9 +245,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("config: %s.%w", name, e))
 		}
 	}
-	section(natsSection, c.NATS.Validate())
-	section(httpSection, c.HTTP.Validate())
-	section(otlpSection, c.OTLP.Validate())
+	for _, o := range c.ownSections() {
+		section(o.key, o.field.(interface{ Validate() error }).Validate())
+	}
 	for _, comp := range components {
 		section(comp.Section(), c.section(comp).Validate())
 	}

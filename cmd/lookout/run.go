@@ -31,6 +31,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/httpingest"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/service"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/alert"
 )
@@ -118,6 +119,7 @@ type Main struct {
 	ingestHTTP *httpingest.Handler
 
 	health  *service.Health
+	wandb   http.Handler // POST /v1/hooks/wandb
 	mu      sync.Mutex
 	running map[string]bool
 }
@@ -200,8 +202,18 @@ func (m *Main) Run(ctx context.Context) error {
 	streamOpts.Replicas = m.Config.NATS.Replicas
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	err = natsbus.EnsureStreams(setupCtx, js, subjects, streamOpts)
+	var versionsKV jetstream.KeyValue
+	if err == nil {
+		// Beside the streams: `lookout version set` and the W&B hook only
+		// bind it.
+		versionsKV, err = versions.Ensure(setupCtx, js, subjects, streamOpts.Replicas)
+	}
 	cancelSetup()
 	if err != nil {
+		return err
+	}
+	runs := versions.NewCache()
+	if err := runs.Watch(ctx, versionsKV, m.Log.Named("versions")); err != nil {
 		return err
 	}
 
@@ -233,6 +245,7 @@ func (m *Main) Run(ctx context.Context) error {
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
 		Stored:  stored,
 		DataDir: m.Options.dataDir,
+		Runs:    runs.Run,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -286,6 +299,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Health and metrics come up once every service has started, so the
 	// first /healthz already lists them all.
+	if m.wandb, err = newWandbHook(m.Config, js, m.Log.Named("wandb")); err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("wandb: %w", err)
+	}
 	dash := dashboard.New(dashboard.Options{
 		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"), Metrics: m.registry, User: os.Getenv("USER"),
 		TopFeatures: m.Config.Drift().MetricsTopFeatures,
@@ -347,6 +365,7 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 	if m.ingestHTTP != nil {
 		m.ingestHTTP.Register(mux)
 	}
+	mux.Handle("POST /v1/hooks/wandb", m.wandb)
 	ln, err := net.Listen("tcp", m.Options.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)

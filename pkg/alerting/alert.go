@@ -52,6 +52,13 @@ type Alert struct {
 	StartsAt    time.Time         `json:"starts_at"`
 	EndsAt      *time.Time        `json:"ends_at"`
 	Source      Source            `json:"source"`
+	// Run is the training run of the alert's version (labels.version; for
+	// a canary alert the canary's), and ProductionRun the production's, as
+	// the report that fired or last updated it named them (lookout version
+	// set). Not part of the fingerprint: recording a run does not make a
+	// new alert.
+	Run           string `json:"run,omitempty"`
+	ProductionRun string `json:"production_run,omitempty"`
 	// Inhibited lists alerts shown inside this one instead of on their own
 	// (the feature_drift alerts of a firing dataset_drift). Only in
 	// notifications, never on the alerts subject.

@@ -51,16 +51,21 @@ const (
 func reportVersions(r Report) versions {
 	var v versions
 	v.version, _ = r["version"].(string)
+	v.run, _ = r["run"].(string)
 	if p, ok := r["production"].(map[string]any); ok {
 		v.production, _ = p["version"].(string)
+		v.productionRun, _ = p["run"].(string)
 	}
 	if c, ok := r["canary"].(map[string]any); ok {
 		v.canary, _ = c["version"].(string)
+		v.run, _ = c["run"].(string)
 	}
 	return v
 }
 
-type versions struct{ version, production, canary string }
+// versions are a report's versions; run is the run of version (of canary
+// in a canary report), productionRun that of production.
+type versions struct{ version, production, canary, run, productionRun string }
 
 // labels returns the labels of rule c's alert for wildcard key and the
 // report's model versions: an alert is per version (like the contract's
@@ -274,6 +279,7 @@ func (e *Evaluator) Evaluate(source, model, subject string, r Report, now time.T
 				a.Value, a.Threshold = value, threshold
 				a.Summary = c.summarize(r, model, key, st.Labels, value, threshold, w)
 				a.Source = Source{Subject: subject, Window: w}
+				a.Run, a.ProductionRun = version.run, version.productionRun
 				if !sameAlertText(&a, st.Alert) {
 					st.Alert = &a
 					changed = true
@@ -286,6 +292,7 @@ func (e *Evaluator) Evaluate(source, model, subject string, r Report, now time.T
 					Labels: st.Labels, Value: value, Threshold: threshold, StartsAt: at,
 					Summary: c.summarize(r, model, key, st.Labels, value, threshold, w),
 					Source:  Source{Subject: subject, Window: w},
+					Run:     version.run, ProductionRun: version.productionRun,
 				}
 				if a.Labels == nil {
 					a.Labels = map[string]string{}
@@ -361,5 +368,6 @@ func sameAlertText(a, b *Alert) bool {
 		return (x == nil) == (y == nil) && (x == nil || (x.Start.Equal(y.Start) && x.End.Equal(y.End)))
 	}
 	return a.Summary == b.Summary && eqNum(a.Value, b.Value) && eqNum(a.Threshold, b.Threshold) &&
-		a.Source.Subject == b.Source.Subject && eqWin(a.Source.Window, b.Source.Window)
+		a.Source.Subject == b.Source.Subject && eqWin(a.Source.Window, b.Source.Window) &&
+		a.Run == b.Run && a.ProductionRun == b.ProductionRun
 }

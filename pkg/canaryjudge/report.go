@@ -68,7 +68,9 @@ type ReportWindow struct {
 
 // Side holds one model's figures over the window's pairs.
 type Side struct {
-	Version        string   `json:"version"`
+	Version string `json:"version"`
+	// Run is the training run recorded for Version (lookout version set).
+	Run            string   `json:"run,omitempty"`
 	LatencyMS      *Latency `json:"latency_ms,omitempty"`
 	ConfidenceMean *float64 `json:"confidence_mean,omitempty"`
 	// Predictions counts the side's predictions in the window, paired or

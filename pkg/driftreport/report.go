@@ -13,7 +13,9 @@ type Report struct {
 	// Version is the model version most of the window's predictions came
 	// from (its prediction and confidence are compared with that
 	// version's reference); alerts carry it as a label.
-	Version    string                  `json:"version,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Run is the training run recorded for Version (lookout version set).
+	Run        string                  `json:"run,omitempty"`
 	Window     Window                  `json:"window"`
 	Reference  Reference               `json:"reference"`
 	Features   map[string]FeatureDrift `json:"features"`

@@ -133,6 +133,11 @@ const (
 	colTagsKey
 	colTagsValue
 	colFeature
+	// The label columns of an export (EncodeLabelled); never read.
+	colLabelValue
+	colLabelLabel
+	colHelpful
+	colFeedbackTS
 )
 
 // layout is the schema of one file to write, planned from its rows.
@@ -149,7 +154,11 @@ type layout struct {
 // planLayout chooses the features group for rows: one leaf per feature,
 // typed by the majority of its non-null values (a feature only ever null
 // gets a double leaf), plus an extra leaf per other type seen.
-func planLayout(rows []*event.Prediction) (*layout, error) {
+func planLayout(rows []*event.Prediction) (*layout, error) { return planLayoutWith(rows, nil) }
+
+// planLayoutWith is planLayout with extra top-level columns, whose kinds
+// the caller sets.
+func planLayoutWith(rows []*event.Prediction, extra parquet.Group) (*layout, error) {
 	counts := map[string]*[3]int{}
 	for _, p := range rows {
 		for name, v := range p.GetFeatures() {
@@ -216,6 +225,9 @@ func planLayout(rows []*event.Prediction) (*layout, error) {
 		ColLatencyMS:       parquet.Optional(parquet.Leaf(parquet.DoubleType)),
 		ColScores:          parquet.Optional(parquet.Map(parquet.String(), parquet.Leaf(parquet.DoubleType))),
 		ColTags:            parquet.Optional(parquet.Map(parquet.String(), parquet.String())),
+	}
+	for name, node := range extra {
+		root[name] = node
 	}
 	if len(features) > 0 {
 		// Parquet has no empty groups: a window without features has no

@@ -93,9 +93,43 @@ func optional(v parquet.Value, present bool, col int) parquet.Value {
 // appendRow appends p's values to row in column order and returns the
 // number of feature values that went to a conflict leaf.
 func (l *layout) appendRow(row parquet.Row, p *event.Prediction) (parquet.Row, int) {
+	return l.appendLabelledRow(row, p, nil)
+}
+
+// appendLabelledRow is appendRow with an export's label columns (lab nil:
+// no label).
+func (l *layout) appendLabelledRow(row parquet.Row, p *event.Prediction, lab *Label) (parquet.Row, int) {
 	conflicts := 0
 	for col, kind := range l.kinds {
 		switch kind {
+		case colLabelValue:
+			n, ok := lab.value().GetKind().(*lookoutv1.Value_Number)
+			var v parquet.Value
+			if ok {
+				v = parquet.DoubleValue(n.Number)
+			}
+			row = append(row, optional(v, ok, col))
+		case colLabelLabel:
+			t, ok := lab.value().GetKind().(*lookoutv1.Value_Text)
+			var v parquet.Value
+			if ok {
+				v = parquet.ByteArrayValue(bytesOf(t.Text))
+			}
+			row = append(row, optional(v, ok, col))
+		case colHelpful:
+			ok := lab != nil && lab.Helpful != nil
+			var v parquet.Value
+			if ok {
+				v = parquet.BooleanValue(*lab.Helpful)
+			}
+			row = append(row, optional(v, ok, col))
+		case colFeedbackTS:
+			ok := lab != nil
+			var v parquet.Value
+			if ok {
+				v = parquet.Int64Value(floorDiv(lab.TsUnixNano, 1000))
+			}
+			row = append(row, optional(v, ok, col))
 		case colID:
 			row = append(row, str(p.GetId(), col))
 		case colRequestID:

@@ -30,6 +30,9 @@ type Env struct {
 	// Stored decodes what the predictions stream holds, once per process
 	// for every service that reads it; nil decodes every time.
 	Stored *event.Stored
+	// Runs returns the training run recorded for a model version
+	// (pkg/versions), or ""; nil knows none.
+	Runs func(model, version string) string
 }
 
 // Service is one long-running part of Lookout.

@@ -586,6 +586,10 @@ func (r *run) caughtUp() bool {
 // queue turns closed windows into reports waiting to be published.
 func (r *run) queue(reports []judge.Report) {
 	for _, rep := range reports {
+		if r.env.Runs != nil {
+			rep.Production.Run = r.env.Runs(rep.Model, rep.Production.Version)
+			rep.Canary.Run = r.env.Runs(rep.Model, rep.Canary.Version)
+		}
 		data, err := json.Marshal(rep)
 		if err != nil {
 			r.env.Log.Error("canary: encode report", zap.String("model", rep.Model), zap.Error(err))

@@ -415,6 +415,9 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 	}
 	if skipped == "" {
 		report.Model = m.name
+		if s.env.Runs != nil {
+			report.Run = s.env.Runs(m.name, report.Version)
+		}
 		report.Window.Start, report.Window.End = w.start(), w.end()
 		if err := s.publish(m.name, w, report); err != nil {
 			s.env.Log.Info("drift: report not stored before shutdown; the window is rebuilt at the next start",

@@ -550,6 +550,7 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 	}
 	s.held[seq] = msg
 	s.seen(model, seq, true)
+	s.verdict(msg, event.Verdict{Accepted: true})
 	it := &item{fb: fb, msg: msg, seq: seq, stored: meta.Timestamp, ts: event.FeedbackTime(fb)}
 	closed := s.assign(it)
 	if preds := s.lookup(fb); len(preds) > 0 {
@@ -722,6 +723,20 @@ func (s *Service) reject(msg jetstream.Msg, meta *jetstream.MsgMetadata, model s
 	}
 	s.seen(model, seq, false)
 	s.ack(msg)
+	s.verdict(msg, event.Verdict{Reasons: reasons})
+}
+
+// verdict tells a client that asked (event.HeaderVerdictTo) whether its
+// feedback was accepted (held to be joined) or rejected (the rejection
+// stored). Core NATS, at most once; a redelivery is answered again.
+func (s *Service) verdict(msg jetstream.Msg, v event.Verdict) {
+	to := event.VerdictSubject(msg.Headers().Get(event.HeaderVerdictTo))
+	if to == "" {
+		return
+	}
+	if err := s.env.NC.Publish(to, event.MarshalVerdict(v)); err != nil {
+		s.env.Log.Debug("feedback: verdict not sent", zap.Error(err))
+	}
 }
 
 // publishRejection builds the rejection of msg and publishes it with

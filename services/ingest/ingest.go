@@ -72,6 +72,10 @@ type inflight struct {
 	// reject, for a message whose republish cannot be stored at all, is
 	// the rejection to store instead.
 	reject func(reason *event.Reason) *nats.Msg
+	// verdictTo, when set, is told the outcome once it is stored
+	// (event.HeaderVerdictTo); reasons are the rejection's.
+	verdictTo string
+	reasons   []*event.Reason
 }
 
 var _ service.Service = (*Service)(nil)
@@ -171,7 +175,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	}
 	item := inflight{msg: msg, model: model, start: start, reject: func(r *event.Reason) *nats.Msg {
 		return rejection([]*event.Reason{r})
-	}}
+	}, verdictTo: event.VerdictSubject(headers.Get(event.HeaderVerdictTo))}
 
 	var reasons []*event.Reason
 	var p *event.Prediction
@@ -220,6 +224,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 			s.metrics.rejected.WithLabelValues(r.GetCode()).Inc()
 		}
 		out = rejection(reasons)
+		item.reasons = reasons
 	}
 	future, err := s.env.JS.PublishMsgAsync(out)
 	if err != nil {
@@ -251,6 +256,7 @@ func (s *Service) acknowledge() {
 				s.metrics.rejectedMessages.Inc()
 			}
 			s.metrics.latency.Observe(time.Since(item.start).Seconds())
+			s.verdict(item.verdictTo, event.Verdict{Accepted: item.accepted && !ack.Duplicate, Duplicate: ack.Duplicate, Reasons: item.reasons})
 		case err := <-item.future.Err():
 			if !natsbus.IsPermanent(err) {
 				s.env.Log.Warn("ingest: republish not stored, handing the message back",
@@ -273,7 +279,21 @@ func (s *Service) acknowledge() {
 			}
 			s.ack(item.msg)
 			s.metrics.rejectedMessages.Inc()
+			s.verdict(item.verdictTo, event.Verdict{Reasons: []*event.Reason{{Code: event.CodeUndeliverable, Message: "cannot be stored: " + err.Error()}}})
 		}
+	}
+}
+
+// verdict tells a client that asked (event.HeaderVerdictTo) what became of
+// its message, once that is stored. Core NATS, at most once: a client that
+// misses it still has the JetStream ack, and a redelivered message is
+// answered again, which the client de-duplicates by subject.
+func (s *Service) verdict(to string, v event.Verdict) {
+	if to == "" {
+		return
+	}
+	if err := s.env.NC.Publish(to, event.MarshalVerdict(v)); err != nil {
+		s.env.Log.Debug("ingest: verdict not sent", zap.Error(err))
 	}
 }
 
