@@ -22,6 +22,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/dashboard"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -55,7 +56,9 @@ func start(t *testing.T, opts dashboard.Options) (*httptest.Server, jetstream.Je
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
-	srv := httptest.NewServer(h)
+	// Served as `lookout run` serves it: behind webauth, which sets the
+	// security headers.
+	srv := httptest.NewServer(webauth.New(webauth.Options{}, h))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
