@@ -255,6 +255,16 @@ func (m *Main) Run(ctx context.Context) error {
 		errOnce  sync.Once
 		firstErr error
 	)
+	// abort stops what started and returns why: a service's failure, which
+	// is what cancelled a step that then failed, comes first.
+	abort := func(err error) error {
+		cancel()
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		return err
+	}
 	m.running = make(map[string]bool)
 	for _, c := range components {
 		name := c.Name()
@@ -263,9 +273,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		svc, err := c.Build(env.With(name), m.Config.section(c))
 		if err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("%s: %w", name, err)
+			return abort(fmt.Errorf("%s: %w", name, err))
 		}
 		m.setRunning(name, true)
 		wg.Add(1)
@@ -293,16 +301,12 @@ func (m *Main) Run(ctx context.Context) error {
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log.Named("httpingest"), Metrics: m.registry,
 		Config: m.Config.OTLP, MaxMessageBytes: m.Config.Ingest().MaxMessageBytes,
 	}); err != nil {
-		cancel()
-		wg.Wait()
-		return err
+		return abort(err)
 	}
 	// Health and metrics come up once every service has started, so the
 	// first /healthz already lists them all.
 	if m.wandb, err = newWandbHook(m.Config, js, m.Log.Named("wandb")); err != nil {
-		cancel()
-		wg.Wait()
-		return fmt.Errorf("wandb: %w", err)
+		return abort(fmt.Errorf("wandb: %w", err))
 	}
 	dash := dashboard.New(dashboard.Options{
 		JS: js, Subjects: subjects, Log: m.Log.Named("dashboard"), Metrics: m.registry, User: os.Getenv("USER"),
@@ -319,9 +323,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	if err := m.serveHTTP(dash); err != nil {
-		cancel()
-		wg.Wait()
-		return err
+		return abort(err)
 	}
 	m.Log.Info("lookout running", zap.Strings("services", m.runningNames()))
 	<-runCtx.Done()
