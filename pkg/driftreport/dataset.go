@@ -54,6 +54,10 @@ type Column struct {
 
 	mu     sync.Mutex
 	sorted []float64 // cache of sortFinite(Numbers); nil when stale
+	// nullCache holds the reference-chunk null distributions computed on
+	// this column (as a reference), keyed by its Seen so an Add makes
+	// them stale without a lock on the hot path.
+	nullCache map[nullKey]nullStats
 }
 
 // NewColumn returns an empty column that samples above cap values of each

@@ -321,8 +321,8 @@ var contractKeys = map[string][]string{
 	"report":      {"model", "window", "reference", "features", "prediction", "confidence", "drift_share", "dataset_drifted"},
 	"window":      {"start", "end", "count"},
 	"reference":   {"count", "source"},
-	"numerical":   {"kind", "ks", "wasserstein", "psi", "jensen_shannon", "method", "score", "drifted"},
-	"categorical": {"kind", "chi2", "psi", "jensen_shannon", "method", "score", "drifted"},
+	"numerical":   {"kind", "ks", "wasserstein", "psi", "jensen_shannon", "method", "score", "threshold", "threshold_source", "drifted"},
+	"categorical": {"kind", "chi2", "psi", "jensen_shannon", "method", "score", "threshold", "threshold_source", "drifted"},
 	"ks":          {"statistic", "p_value"},
 	"chi2":        {"statistic", "p_value", "dof"},
 	"confidence":  {"mean", "reference_mean", "p10", "dropped"},
@@ -331,8 +331,8 @@ var contractKeys = map[string][]string{
 // extraKeys are the keys this package adds to the contract's objects.
 var extraKeys = map[string][]string{
 	"report":      {"data_quality", "sampled"},
-	"numerical":   {"threshold", "note"},
-	"categorical": {"threshold", "note"},
+	"numerical":   {"threshold_null", "note"},
+	"categorical": {"threshold_null", "note"},
 	"confidence":  {"reference_p10", "low_share", "reference_low_share", "low_threshold"},
 }
 

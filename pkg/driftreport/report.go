@@ -67,6 +67,10 @@ const (
 	MethodWasserstein   = "wasserstein"
 	MethodJensenShannon = "jensen_shannon"
 	MethodPSI           = "psi"
+	// MethodKSStatistic judges the KS statistic D itself (not its
+	// p-value) against a threshold from the reference's chunks: the
+	// default for numbers with a large reference.
+	MethodKSStatistic = "ks_statistic"
 )
 
 // FeatureDrift is the drift of one feature, or of the prediction.
@@ -88,7 +92,12 @@ type FeatureDrift struct {
 	Method    string  `json:"method"`
 	Score     float64 `json:"score"`
 	Threshold float64 `json:"threshold"`
-	Drifted   bool    `json:"drifted"`
+	// ThresholdSource says where Threshold came from: SourceDefault,
+	// SourceConfig or SourceReferenceChunks; ThresholdNull, for the
+	// latter, how it was derived.
+	ThresholdSource string         `json:"threshold_source"`
+	ThresholdNull   *ThresholdNull `json:"threshold_null,omitempty"`
+	Drifted         bool           `json:"drifted"`
 	// Note explains an unusual comparison, such as a feature numerical on
 	// one side and categorical on the other.
 	Note string `json:"note,omitempty"`

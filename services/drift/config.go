@@ -73,6 +73,20 @@ type Config struct {
 	// acknowledged; default -1, no limit. Any value works: acknowledging
 	// does not wait for windows to close.
 	MaxAckPending int `yaml:"max_ack_pending"`
+	// Threshold is how features are judged when no rule names a method or
+	// threshold: auto (default) derives each feature's threshold from
+	// window-sized chunks of the reference once it holds at least
+	// min_reference_windows windows' worth (5), and falls back to
+	// evidently (the fixed thresholds of Rules) below that; evidently
+	// always uses the fixed thresholds.
+	Threshold string `yaml:"threshold"`
+	// MinReferenceWindows is how many windows' worth of values a reference
+	// needs for auto thresholds (default 5).
+	MinReferenceWindows int `yaml:"min_reference_windows"`
+	// FamilyAlpha is the chance per report of a false alarm on any
+	// feature that auto thresholds allow (default 0.01, Bonferroni across
+	// features).
+	FamilyAlpha float64 `yaml:"family_alpha"`
 	// Rules say when a feature drifted.
 	Rules Rules `yaml:"rules"`
 	// Confidence says when confidence dropped.
@@ -185,6 +199,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = def.MaxAckPending
 	}
+	switch c.Threshold {
+	case "":
+		c.Threshold = driftreport.ThresholdAuto
+	case driftreport.ThresholdAuto, driftreport.ThresholdEvidently:
+	default:
+		return c, fmt.Errorf("drift config: threshold %q: want %s or %s", c.Threshold, driftreport.ThresholdAuto, driftreport.ThresholdEvidently)
+	}
 	for name, r := range c.Rules.Features {
 		if err := r.check(); err != nil {
 			return c, fmt.Errorf("drift config: rules.features.%s: %w", name, err)
@@ -219,6 +240,9 @@ func (c Config) Options() driftreport.Options {
 		LowConfidence:          c.Confidence.Low,
 		ConfidenceMeanDrop:     c.Confidence.MeanDrop,
 		MinLowShare:            c.Confidence.MinLowShare,
+		Threshold:              c.Threshold,
+		MinReferenceWindows:    c.MinReferenceWindows,
+		FamilyAlpha:            c.FamilyAlpha,
 	}
 	if len(c.Rules.Features) > 0 {
 		o.Features = make(map[string]driftreport.Rule, len(c.Rules.Features))
