@@ -20,6 +20,15 @@ type encodedDataset struct {
 	Features   map[string]encodedColumn
 	Prediction *encodedColumn
 	Confidence *encodedColumn
+	// Sample is the row sample (multivariate drift, root cause); absent
+	// in datasets encoded before it existed.
+	Sample *encodedRows
+}
+
+type encodedRows struct {
+	Names []string
+	Rows  []driftreport.SampledRow
+	Seen  int
 }
 
 type encodedColumn struct {
@@ -55,6 +64,9 @@ func Encode(w io.Writer, d *driftreport.Dataset) error {
 	}
 	for name, c := range d.Features {
 		e.Features[name] = *encodeColumn(c)
+	}
+	if s := d.Sample; s != nil {
+		e.Sample = &encodedRows{Names: s.Names, Rows: s.Rows, Seen: s.Seen}
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	if err := gob.NewEncoder(bw).Encode(&e); err != nil {
@@ -108,6 +120,11 @@ func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, 
 	if e.Confidence != nil {
 		d.Confidence = driftreport.NewColumn(max(cap, len(e.Confidence.Numbers)), nil)
 		restore(d.Confidence, e.Confidence)
+	}
+	if e.Sample != nil {
+		rows := driftreport.NewRowSample(max(opts.RowCap, len(e.Sample.Rows)), opts.Seed)
+		rows.Merge(&driftreport.RowSample{Names: e.Sample.Names, Rows: e.Sample.Rows, Seen: e.Sample.Seen})
+		d.Sample = rows
 	}
 	return d, nil
 }

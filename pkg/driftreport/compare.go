@@ -250,6 +250,13 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 		r.DatasetDrifted = r.DriftShare >= opts.DriftShare
 	}
 	r.Confidence = compareConfidence(ref.Confidence, cur.Confidence, opts)
+	kinds := make(map[string]string, len(r.Features))
+	for name, fd := range r.Features {
+		if fd.Note == "" || fd.Note == NoteConstantReference {
+			kinds[name] = fd.Kind
+		}
+	}
+	r.Multivariate = multivariate(ref.Sample, cur.Sample, kinds)
 	return r
 }
 

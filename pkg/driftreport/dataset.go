@@ -282,6 +282,9 @@ type SampleOptions struct {
 	Cap int
 	// Seed seeds the reservoir sampling; 0 means DefaultSeed.
 	Seed uint64
+	// RowCap is how many whole rows the dataset keeps (Dataset.Sample);
+	// 0 means DefaultRowCap.
+	RowCap int
 }
 
 // Dataset is one side of a drift comparison: a column per feature, the
@@ -296,6 +299,9 @@ type Dataset struct {
 	// Rows counts the rows added with Add. A feature absent from a row
 	// counts as null in that row.
 	Rows int
+	// Sample keeps whole rows (features side by side, and tags) for
+	// multivariate drift and root cause; nil leaves those out.
+	Sample *RowSample
 
 	cap int
 	rng *rand.Rand
@@ -314,6 +320,7 @@ func NewDataset(opts SampleOptions) *Dataset {
 		Features:   make(map[string]*Column),
 		Prediction: NewColumn(opts.Cap, rng),
 		Confidence: NewColumn(opts.Cap, rng),
+		Sample:     NewRowSample(opts.RowCap, opts.Seed),
 		cap:        opts.Cap,
 		rng:        rng,
 	}
@@ -340,6 +347,8 @@ type Row struct {
 	Prediction any
 	// Confidence is nil when absent.
 	Confidence *float64
+	// Tags are the row's tags.
+	Tags map[string]string
 }
 
 // Add adds one row; it is not safe for concurrent use. It returns an error naming the first value of an
@@ -352,11 +361,21 @@ func (d *Dataset) Add(r Row) error {
 		d.Confidence = NewColumn(d.cap, d.rng)
 	}
 	d.Rows++
+	var row *SampledRow
+	if d.Sample != nil {
+		row = d.Sample.Next()
+	}
 	var firstErr error
 	for _, name := range sortedKeys(r.Features) {
 		if err := d.Column(name).Add(r.Features[name]); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("dataset add: feature %q: %w", name, err)
 		}
+		if row != nil {
+			row.Set(d.Sample.Index(name), r.Features[name])
+		}
+	}
+	if row != nil {
+		row.Tags = r.Tags
 	}
 	if err := d.Prediction.Add(r.Prediction); err != nil && firstErr == nil {
 		firstErr = fmt.Errorf("dataset add: prediction: %w", err)

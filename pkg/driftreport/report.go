@@ -22,6 +22,9 @@ type Report struct {
 	// EstimatedPerformance is set for classifiers (a class prediction)
 	// that send confidence.
 	EstimatedPerformance *EstimatedPerformance `json:"estimated_performance,omitempty"`
+	// Multivariate is the PCA reconstruction drift of the features
+	// together; nil when either side kept too few whole rows.
+	Multivariate *Multivariate `json:"multivariate,omitempty"`
 	// DriftShare is the share of compared features that drifted.
 	DriftShare float64 `json:"drift_share"`
 	// DatasetDrifted is true when DriftShare reaches the threshold.

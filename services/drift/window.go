@@ -49,7 +49,7 @@ func newWindow(seq uint64, stored time.Time, sample driftreport.SampleOptions) *
 
 // add adds one event.
 func (w *window) add(seq uint64, p *event.Prediction) {
-	w.adder.AddFeatures(w.features, p.GetFeatures())
+	w.adder.AddRow(w.features, p.GetFeatures(), p.GetTags())
 	v := p.GetVersion()
 	out, ok := w.outputs[v]
 	if !ok {
@@ -147,6 +147,7 @@ func merge(sample driftreport.SampleOptions, ds []*driftreport.Dataset) *driftre
 			continue
 		}
 		out.Rows += d.Rows
+		out.Sample.Merge(d.Sample)
 		for name, c := range d.Features {
 			mergeColumn(out.Column(name), c)
 		}
