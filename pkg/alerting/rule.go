@@ -154,8 +154,8 @@ func DefaultRules() []Rule {
 		},
 		{
 			Name: RuleEmbeddingDrift, Source: SourceDrift, Field: "embeddings.*.drifted", Op: "==", Threshold: true,
-			Value: "embeddings.*.mmd2", ThresholdField: "embeddings.*.threshold", Label: "embedding", Severity: SeverityWarning,
-			Summary: `embedding {{.Key}} drifted: mmd2 {{.Value}}, p-value {{.Get "embeddings.*.p_value"}}, centroid distance {{.Get "embeddings.*.centroid_distance"}} in window {{.Window}}`,
+			Value: "embeddings.*.p_value", ThresholdField: "embeddings.*.threshold", Label: "embedding", Severity: SeverityWarning,
+			Summary: `embedding {{.Key}} drifted: mmd2 {{.Get "embeddings.*.mmd2"}}, p-value {{.Value}} < {{.Threshold}}, centroid distance {{.Get "embeddings.*.centroid_distance"}} in window {{.Window}}`,
 		},
 		{
 			Name: RuleNoData, Source: SourceActivity, Field: "silent_seconds", Op: ">", Threshold: 600.0,

@@ -174,6 +174,7 @@ type Adder struct {
 func (a *Adder) Add(features, outputs *driftreport.Dataset, p *event.Prediction) {
 	if features != nil {
 		a.AddRow(features, p.GetFeatures(), p.GetTags())
+		AddEmbeddings(features, p.GetEmbeddings())
 	}
 	if outputs != nil {
 		AddOutputs(outputs, p, outputs != features)
@@ -236,6 +237,13 @@ func (a *Adder) sameNames(fs map[string]*event.Value) bool {
 		}
 	}
 	return true
+}
+
+// AddEmbeddings adds a prediction's embedding vectors to d.
+func AddEmbeddings(d *driftreport.Dataset, es map[string]*lookoutv1.Embedding) {
+	for name, e := range es {
+		d.Embedding(name).Add(e.GetValues())
+	}
 }
 
 // AddOutputs adds a prediction's prediction and confidence to d, and

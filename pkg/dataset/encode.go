@@ -23,6 +23,16 @@ type encodedDataset struct {
 	// Sample is the row sample (multivariate drift, root cause); absent
 	// in datasets encoded before it existed.
 	Sample *encodedRows
+	// Embeddings are the embedding samples, by name.
+	Embeddings map[string]encodedEmbedding
+}
+
+type encodedEmbedding struct {
+	Dim        int
+	Vectors    [][]float64
+	Sum        []float64
+	Seen       int
+	Mismatched int
 }
 
 type encodedRows struct {
@@ -64,6 +74,12 @@ func Encode(w io.Writer, d *driftreport.Dataset) error {
 	}
 	for name, c := range d.Features {
 		e.Features[name] = *encodeColumn(c)
+	}
+	for name, es := range d.Embeddings {
+		if e.Embeddings == nil {
+			e.Embeddings = make(map[string]encodedEmbedding, len(d.Embeddings))
+		}
+		e.Embeddings[name] = encodedEmbedding{Dim: es.Dim, Vectors: es.Vectors, Sum: es.Sum, Seen: es.Seen, Mismatched: es.Mismatched}
 	}
 	if s := d.Sample; s != nil {
 		e.Sample = &encodedRows{Names: s.Names, Rows: s.Rows, Seen: s.Seen}
@@ -125,6 +141,14 @@ func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, 
 		rows := driftreport.NewRowSample(max(opts.RowCap, len(e.Sample.Rows)), opts.Seed)
 		rows.Merge(&driftreport.RowSample{Names: e.Sample.Names, Rows: e.Sample.Rows, Seen: e.Sample.Seen})
 		d.Sample = rows
+	}
+	for name, ee := range e.Embeddings {
+		es := driftreport.NewEmbeddingSample(max(opts.EmbeddingCap, len(ee.Vectors)), opts.Seed)
+		es.Merge(&driftreport.EmbeddingSample{Dim: ee.Dim, Vectors: ee.Vectors, Sum: ee.Sum, Seen: ee.Seen, Mismatched: ee.Mismatched})
+		if d.Embeddings == nil {
+			d.Embeddings = map[string]*driftreport.EmbeddingSample{}
+		}
+		d.Embeddings[name] = es
 	}
 	return d, nil
 }

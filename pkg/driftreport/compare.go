@@ -84,6 +84,9 @@ type Options struct {
 	// feature that reference-chunk thresholds allow, split across the
 	// features by Bonferroni. Default 0.01.
 	FamilyAlpha float64
+	// EmbeddingPValue is the MMD test's p-value below which an embedding
+	// drifted. Default 0.05.
+	EmbeddingPValue float64
 
 	// configured* remember which fixed thresholds the caller set, so a
 	// report can say a threshold came from the config.
@@ -108,6 +111,7 @@ func (o Options) withDefaults() Options {
 		o.MinReferenceWindows = DefaultMinReferenceWindows
 	}
 	def(&o.FamilyAlpha, DefaultFamilyAlpha)
+	def(&o.EmbeddingPValue, DefaultEmbeddingPValue)
 	if o.SmallReference <= 0 {
 		o.SmallReference = DefaultSmallReference
 	}
@@ -257,6 +261,7 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 		}
 	}
 	r.Multivariate = multivariate(ref.Sample, cur.Sample, kinds)
+	r.Embeddings = compareEmbeddings(ref, cur, opts)
 	return r
 }
 
@@ -453,6 +458,44 @@ func categorical(refCol *Column, ref, cur []string, rule Rule, small bool, teste
 	}
 	fd.Score = finite(fd.Score)
 	return fd, nil
+}
+
+// compareEmbeddings compares each embedding both sides hold, in parallel.
+func compareEmbeddings(ref, cur *Dataset, opts Options) map[string]EmbeddingDrift {
+	var names []string
+	for name := range cur.Embeddings {
+		if ref.Embeddings[name] != nil {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	results := make([]EmbeddingDrift, len(names))
+	ok := make([]bool, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The seed depends on the data only, so that the same
+			// windows give the same p-value offline and in the service.
+			seed := uint64(cur.Embeddings[name].Seen)<<32 ^ uint64(ref.Embeddings[name].Seen) ^ uint64(len(name))
+			results[i], ok[i] = compareEmbedding(ref.Embeddings[name], cur.Embeddings[name], opts.EmbeddingPValue, seed)
+		}()
+	}
+	wg.Wait()
+	out := make(map[string]EmbeddingDrift, len(names))
+	for i, name := range names {
+		if ok[i] {
+			out[name] = results[i]
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // thresholdSource says where a feature's threshold comes from.

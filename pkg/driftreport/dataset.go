@@ -285,6 +285,9 @@ type SampleOptions struct {
 	// RowCap is how many whole rows the dataset keeps (Dataset.Sample);
 	// 0 means DefaultRowCap.
 	RowCap int
+	// EmbeddingCap is how many vectors of each embedding the dataset
+	// keeps; 0 means DefaultEmbeddingCap.
+	EmbeddingCap int
 }
 
 // Dataset is one side of a drift comparison: a column per feature, the
@@ -302,9 +305,26 @@ type Dataset struct {
 	// Sample keeps whole rows (features side by side, and tags) for
 	// multivariate drift and root cause; nil leaves those out.
 	Sample *RowSample
+	// Embeddings holds each embedding's vectors, by name.
+	Embeddings map[string]*EmbeddingSample
 
-	cap int
-	rng *rand.Rand
+	cap    int
+	embCap int
+	seed   uint64
+	rng    *rand.Rand
+}
+
+// Embedding returns the sample of an embedding, creating it when needed.
+func (d *Dataset) Embedding(name string) *EmbeddingSample {
+	if d.Embeddings == nil {
+		d.Embeddings = make(map[string]*EmbeddingSample)
+	}
+	e, ok := d.Embeddings[name]
+	if !ok {
+		e = NewEmbeddingSample(d.embCap, d.seed)
+		d.Embeddings[name] = e
+	}
+	return e
 }
 
 // NewDataset returns an empty dataset.
@@ -322,6 +342,8 @@ func NewDataset(opts SampleOptions) *Dataset {
 		Confidence: NewColumn(opts.Cap, rng),
 		Sample:     NewRowSample(opts.RowCap, opts.Seed),
 		cap:        opts.Cap,
+		embCap:     opts.EmbeddingCap,
+		seed:       opts.Seed,
 		rng:        rng,
 	}
 }
@@ -349,6 +371,8 @@ type Row struct {
 	Confidence *float64
 	// Tags are the row's tags.
 	Tags map[string]string
+	// Embeddings are the row's embedding vectors, by name.
+	Embeddings map[string][]float64
 }
 
 // Add adds one row; it is not safe for concurrent use. It returns an error naming the first value of an
@@ -376,6 +400,9 @@ func (d *Dataset) Add(r Row) error {
 	}
 	if row != nil {
 		row.Tags = r.Tags
+	}
+	for _, name := range sortedKeys(r.Embeddings) {
+		d.Embedding(name).Add(r.Embeddings[name])
 	}
 	if err := d.Prediction.Add(r.Prediction); err != nil && firstErr == nil {
 		firstErr = fmt.Errorf("dataset add: prediction: %w", err)

@@ -25,6 +25,8 @@ type Report struct {
 	// Multivariate is the PCA reconstruction drift of the features
 	// together; nil when either side kept too few whole rows.
 	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// Embeddings is the drift of each embedding both sides carry.
+	Embeddings map[string]EmbeddingDrift `json:"embeddings,omitempty"`
 	// DriftShare is the share of compared features that drifted.
 	DriftShare float64 `json:"drift_share"`
 	// DatasetDrifted is true when DriftShare reaches the threshold.

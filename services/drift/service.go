@@ -571,7 +571,7 @@ func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), s
 		return driftreport.Report{}, learn, skipNoReference
 	}
 	version := w.dominantVersion()
-	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows, Sample: w.features.Sample}
+	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows, Sample: w.features.Sample, Embeddings: w.features.Embeddings}
 	if ref.Prediction != nil || ref.Confidence != nil {
 		out := w.outputs[version]
 		cur.Prediction, cur.Confidence = out.Prediction, out.Confidence
@@ -669,7 +669,7 @@ func (s *Service) reference(m *modelState, w *window) (ref *driftreport.Dataset,
 // view joins features from one dataset with prediction and confidence from
 // another (nil: none).
 func (s *Service) view(features, outputs *driftreport.Dataset, rows int) *driftreport.Dataset {
-	d := &driftreport.Dataset{Features: features.Features, Rows: rows, Sample: features.Sample}
+	d := &driftreport.Dataset{Features: features.Features, Rows: rows, Sample: features.Sample, Embeddings: features.Embeddings}
 	if outputs != nil {
 		d.Prediction, d.Confidence = outputs.Prediction, outputs.Confidence
 	}

@@ -50,6 +50,7 @@ func newWindow(seq uint64, stored time.Time, sample driftreport.SampleOptions) *
 // add adds one event.
 func (w *window) add(seq uint64, p *event.Prediction) {
 	w.adder.AddRow(w.features, p.GetFeatures(), p.GetTags())
+	dataset.AddEmbeddings(w.features, p.GetEmbeddings())
 	v := p.GetVersion()
 	out, ok := w.outputs[v]
 	if !ok {
@@ -148,6 +149,9 @@ func merge(sample driftreport.SampleOptions, ds []*driftreport.Dataset) *driftre
 		}
 		out.Rows += d.Rows
 		out.Sample.Merge(d.Sample)
+		for name, e := range d.Embeddings {
+			out.Embedding(name).Merge(e)
+		}
 		for name, c := range d.Features {
 			mergeColumn(out.Column(name), c)
 		}
