@@ -115,7 +115,7 @@ func DefaultRules() []Rule {
 		{
 			Name: RuleFeatureDrift, Source: SourceDrift, Field: "features.*.drifted", Op: "==", Threshold: true,
 			Value: "features.*.score", ThresholdField: "features.*.threshold", Label: "feature", Severity: SeverityWarning,
-			Summary: `{{.Key}} drifted: {{.Drift "features.*"}} in window {{.Window}}`,
+			Summary: `{{.Key}} drifted: {{.Drift "features.*"}} in window {{.Window}}{{with .Get "root_cause.by_feature.*"}}, {{.}}{{end}}`,
 		},
 		{
 			Name: RulePredictionDrift, Source: SourceDrift, Field: "prediction.drifted", Op: "==", Threshold: true,

@@ -87,6 +87,10 @@ type Options struct {
 	// EmbeddingPValue is the MMD test's p-value below which an embedding
 	// drifted. Default 0.05.
 	EmbeddingPValue float64
+	// RootCauseTags and RootCauseSegments bound the root cause: at most
+	// this many tags (those most rows carry) and values of each (the
+	// largest). Defaults 3 and 5.
+	RootCauseTags, RootCauseSegments int
 
 	// configured* remember which fixed thresholds the caller set, so a
 	// report can say a threshold came from the config.
@@ -112,6 +116,12 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.FamilyAlpha, DefaultFamilyAlpha)
 	def(&o.EmbeddingPValue, DefaultEmbeddingPValue)
+	if o.RootCauseTags <= 0 {
+		o.RootCauseTags = DefaultRootCauseTags
+	}
+	if o.RootCauseSegments <= 0 {
+		o.RootCauseSegments = DefaultRootCauseSegments
+	}
 	if o.SmallReference <= 0 {
 		o.SmallReference = DefaultSmallReference
 	}
@@ -262,6 +272,7 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 	}
 	r.Multivariate = multivariate(ref.Sample, cur.Sample, kinds)
 	r.Embeddings = compareEmbeddings(ref, cur, opts)
+	r.RootCause = rootCause(ref, cur, &r, opts)
 	return r
 }
 

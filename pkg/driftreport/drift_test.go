@@ -318,7 +318,7 @@ func TestOutOfRange(t *testing.T) {
 
 // contractKeys are the keys the public contract names, by object.
 var contractKeys = map[string][]string{
-	"report":       {"model", "window", "reference", "features", "prediction", "confidence", "drift_share", "dataset_drifted", "multivariate"},
+	"report":       {"model", "window", "reference", "features", "prediction", "confidence", "drift_share", "dataset_drifted", "multivariate", "root_cause"},
 	"window":       {"start", "end", "count"},
 	"reference":    {"count", "source"},
 	"numerical":    {"kind", "ks", "wasserstein", "psi", "jensen_shannon", "method", "score", "threshold", "threshold_source", "drifted"},
@@ -327,11 +327,13 @@ var contractKeys = map[string][]string{
 	"chi2":         {"statistic", "p_value", "dof"},
 	"confidence":   {"mean", "reference_mean", "p10", "dropped"},
 	"multivariate": {"method", "error", "reference_mean", "threshold", "drifted"},
+	"root_cause":   {"features", "segments"},
 }
 
 // extraKeys are the keys this package adds to the contract's objects.
 var extraKeys = map[string][]string{
 	"report":       {"data_quality", "sampled", "multivariate"},
+	"root_cause":   {"by_feature", "summary"},
 	"multivariate": {"reference_std", "components", "columns", "rows", "reference_rows"},
 	"numerical":    {"threshold_null", "note"},
 	"categorical":  {"threshold_null", "note"},
@@ -396,6 +398,7 @@ func TestJSONKeys(t *testing.T) {
 	check("numerical", m["prediction"])
 	check("confidence", m["confidence"])
 	check("multivariate", m["multivariate"])
+	check("root_cause", m["root_cause"])
 	if m["window"].(map[string]any)["start"] != "2026-11-24T10:00:00Z" {
 		t.Errorf("window start = %v", m["window"].(map[string]any)["start"])
 	}

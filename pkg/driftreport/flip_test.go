@@ -30,6 +30,16 @@ func correlated(seed uint64, n int, corr float64) *driftreport.Dataset {
 // fired returns the rules the default rules fire on a report.
 func fired(t *testing.T, r driftreport.Report) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for _, a := range firedAlerts(t, r) {
+		out[a.Rule] = true
+	}
+	return out
+}
+
+// firedAlerts returns the alerts the default rules fire on a report.
+func firedAlerts(t *testing.T, r driftreport.Report) []alerting.Alert {
+	t.Helper()
 	r.Model = "churn"
 	r.Window.Start = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	r.Window.End = r.Window.Start.Add(5 * time.Minute)
@@ -45,10 +55,10 @@ func fired(t *testing.T, r driftreport.Report) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
+	var out []alerting.Alert
 	for _, a := range e.Evaluate(alerting.SourceDrift, "churn", "lookout.drift.churn", rep, time.Now()).Events {
 		if a.Status == alerting.StatusFiring {
-			out[a.Rule] = true
+			out = append(out, a)
 		}
 	}
 	return out

@@ -25,6 +25,9 @@ type Report struct {
 	// Multivariate is the PCA reconstruction drift of the features
 	// together; nil when either side kept too few whole rows.
 	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// RootCause ranks the features and names the tag segments where
+	// drifted features drift.
+	RootCause *RootCause `json:"root_cause,omitempty"`
 	// Embeddings is the drift of each embedding both sides carry.
 	Embeddings map[string]EmbeddingDrift `json:"embeddings,omitempty"`
 	// DriftShare is the share of compared features that drifted.

@@ -87,6 +87,8 @@ type Config struct {
 	// feature that auto thresholds allow (default 0.01, Bonferroni across
 	// features).
 	FamilyAlpha float64 `yaml:"family_alpha"`
+	// RootCause bounds the root cause of each report.
+	RootCause RootCauseConfig `yaml:"root_cause"`
 	// Rules say when a feature drifted.
 	Rules Rules `yaml:"rules"`
 	// Confidence says when confidence dropped.
@@ -117,6 +119,13 @@ type Rules struct {
 	Features map[string]Rule `yaml:"features"`
 	// Prediction overrides the rule of the prediction column.
 	Prediction *Rule `yaml:"prediction"`
+}
+
+// RootCauseConfig bounds the root cause: the tags looked at (those most
+// rows carry, default 3) and the values of each (the largest, default 5).
+type RootCauseConfig struct {
+	MaxTags     int `yaml:"max_tags"`
+	MaxSegments int `yaml:"max_segments"`
 }
 
 // Rule overrides how one feature is judged.
@@ -243,6 +252,8 @@ func (c Config) Options() driftreport.Options {
 		Threshold:              c.Threshold,
 		MinReferenceWindows:    c.MinReferenceWindows,
 		FamilyAlpha:            c.FamilyAlpha,
+		RootCauseTags:          c.RootCause.MaxTags,
+		RootCauseSegments:      c.RootCause.MaxSegments,
 	}
 	if len(c.Rules.Features) > 0 {
 		o.Features = make(map[string]driftreport.Rule, len(c.Rules.Features))
