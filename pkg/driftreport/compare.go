@@ -544,6 +544,9 @@ func compareConfidence(rc, cc *Column, opts Options) *ConfidenceDrift {
 		ReferenceLowShare: lowShare(ref),
 		LowThreshold:      opts.LowConfidence,
 	}
+	if sd := stats.Std(ref); sd > 0 {
+		c.MeanZ = finite((c.Mean - c.ReferenceMean) / (sd / math.Sqrt(float64(len(cur)))))
+	}
 	meanDropped := c.ReferenceMean-c.Mean > opts.ConfidenceMeanDrop
 	lowDoubled := c.LowShare >= 2*c.ReferenceLowShare && c.LowShare >= opts.MinLowShare
 	c.Dropped = meanDropped || lowDoubled

@@ -337,7 +337,7 @@ var extraKeys = map[string][]string{
 	"multivariate": {"reference_std", "components", "columns", "rows", "reference_rows"},
 	"numerical":    {"threshold_null", "note"},
 	"categorical":  {"threshold_null", "note"},
-	"confidence":   {"reference_p10", "low_share", "reference_low_share", "low_threshold"},
+	"confidence":   {"mean_z", "reference_p10", "low_share", "reference_low_share", "low_threshold"},
 }
 
 // TestJSONKeys marshals a full report and checks every object has the

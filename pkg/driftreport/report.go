@@ -28,6 +28,9 @@ type Report struct {
 	// RootCause ranks the features and names the tag segments where
 	// drifted features drift.
 	RootCause *RootCause `json:"root_cause,omitempty"`
+	// Sequential holds detectors across the model's windows; the caller
+	// sets it (SequentialState.Update).
+	Sequential *Sequential `json:"sequential,omitempty"`
 	// Embeddings is the drift of each embedding both sides carry.
 	Embeddings map[string]EmbeddingDrift `json:"embeddings,omitempty"`
 	// DriftShare is the share of compared features that drifted.
@@ -116,6 +119,10 @@ type FeatureDrift struct {
 type ConfidenceDrift struct {
 	Mean          float64 `json:"mean"`
 	ReferenceMean float64 `json:"reference_mean"`
+	// MeanZ is the fall or rise of the mean in standard errors of a
+	// window's mean under the reference: (mean − reference mean) /
+	// (reference std / sqrt(window values)).
+	MeanZ float64 `json:"mean_z"`
 	// P10 is the 10th percentile.
 	P10          float64 `json:"p10"`
 	ReferenceP10 float64 `json:"reference_p10"`

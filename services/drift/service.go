@@ -102,7 +102,10 @@ type Service struct {
 
 // modelState is what the service knows of one model.
 type modelState struct {
-	name    string
+	name string
+	// seq carries the sequential detectors across the model's reported
+	// windows (in memory: a restart starts them afresh).
+	seq     driftreport.SequentialState
 	ck      checkpoint // as last stored, plus what closed since
 	handled uint64     // the model's last sequence handled
 
@@ -416,12 +419,15 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 	if skipped == "" {
 		report.Model = m.name
 		report.Window.Start, report.Window.End = w.start(), w.end()
+		seq := m.seq
+		report.Sequential = seq.Update(&report)
 		if err := s.publish(m.name, w, report); err != nil {
 			s.env.Log.Info("drift: report not stored before shutdown; the window is rebuilt at the next start",
 				zap.String("model", m.name), zap.Error(err))
 			s.stopping = true
 			return false
 		}
+		m.seq = seq
 		s.metrics.reports.WithLabelValues(strconv.FormatBool(report.DatasetDrifted)).Inc()
 		var driftedNames []string
 		for name, fd := range report.Features {
