@@ -14,8 +14,8 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
-	driftsvc "github.com/lookout-ml/lookout/services/drift"
 	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
+	driftsvc "github.com/lookout-ml/lookout/services/drift"
 )
 
 // tagged adds a region tag and a 4-dimensional embedding to the
