@@ -299,25 +299,29 @@ func pcaBasis(x *mat.Dense) (*mat.Dense, int) {
 func reconstructionErrors(x, basis *mat.Dense, center []float64) []float64 {
 	r, c := x.Dims()
 	_, k := basis.Dims()
+	// Raw row-major slices: At's bounds checks dominate otherwise.
+	xr, br := x.RawMatrix(), basis.RawMatrix()
 	out := make([]float64, r)
 	row := make([]float64, c)
 	proj := make([]float64, k)
 	for i := range r {
+		xi := xr.Data[i*xr.Stride : i*xr.Stride+c]
 		for j := range c {
-			row[j] = x.At(i, j) - center[j]
+			row[j] = xi[j] - center[j]
 		}
-		for q := range k {
-			var s float64
-			for j := range c {
-				s += row[j] * basis.At(j, q)
+		clear(proj)
+		for j := range c {
+			bj := br.Data[j*br.Stride : j*br.Stride+k]
+			for q, b := range bj {
+				proj[q] += row[j] * b
 			}
-			proj[q] = s
 		}
 		var ss float64
 		for j := range c {
+			bj := br.Data[j*br.Stride : j*br.Stride+k]
 			var rec float64
-			for q := range k {
-				rec += proj[q] * basis.At(j, q)
+			for q, b := range bj {
+				rec += proj[q] * b
 			}
 			d := row[j] - rec
 			ss += d * d

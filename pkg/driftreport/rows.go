@@ -117,7 +117,9 @@ func (s *RowSample) Next() *SampledRow {
 	t := s.Seen
 	s.Seen++
 	if t < s.cap {
-		s.Rows = append(s.Rows, SampledRow{})
+		// Room for every known feature at once: rows grow one value at a
+		// time, and doubling slices cost an allocation each.
+		s.Rows = append(s.Rows, SampledRow{Numbers: make([]float64, 0, len(s.Names))})
 		return &s.Rows[len(s.Rows)-1]
 	}
 	j := s.rng.IntN(t + 1)
@@ -165,6 +167,11 @@ func (r *SampledRow) SetNumber(i int, v float64) {
 func (r *SampledRow) SetString(i int, s string) { r.setString(i, s) }
 
 func (r *SampledRow) setString(i int, s string) {
+	if len(r.Strings) <= i && cap(r.Strings) <= i {
+		grown := make([]string, len(r.Strings), max(i+1, cap(r.Numbers)))
+		copy(grown, r.Strings)
+		r.Strings = grown
+	}
 	for len(r.Strings) <= i {
 		r.Strings = append(r.Strings, "")
 	}
