@@ -141,13 +141,15 @@ func multivariate(ref, cur *RowSample, features map[string]string) *Multivariate
 }
 
 // chunkMeanStd returns the standard deviation of the mean of n errors, as
-// measured on chunks of errs: chunks of n when errs holds at least 5 of
-// them, else 10 chunks, their spread scaled by sqrt(chunk/n) (the standard
-// error of a mean shrinks with the square root of its count).
+// measured on chunks of errs: chunks of n when errs holds at least 50 of
+// them, else 50 chunks, their spread scaled by sqrt(chunk/n) (the standard
+// error of a mean shrinks with the square root of its count). Fifty
+// chunks, not NannyML's handful, because a spread estimated from ten is
+// off by a quarter often enough to cry wolf at 3σ.
 func chunkMeanStd(errs []float64, n int) float64 {
 	size := n
-	if len(errs) < 5*n {
-		size = max(len(errs)/10, 1)
+	if len(errs) < 50*n {
+		size = max(len(errs)/50, 1)
 	}
 	var means []float64
 	for i := 0; i+size <= len(errs); i += size {
