@@ -1,6 +1,7 @@
 package driftreport
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -205,6 +206,18 @@ func toFloat(v any) (float64, bool) {
 		f = float64(x)
 	case int64:
 		f = float64(x)
+	case uint:
+		f = float64(x)
+	case uint32:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case json.Number:
+		v, err := x.Float64()
+		if err != nil {
+			return 0, false
+		}
+		f = v
 	case *float64:
 		if x == nil {
 			return 0, false
