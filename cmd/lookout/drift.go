@@ -82,6 +82,9 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	report.Model = model
 	report.Reference.Source = refPath
 	report.Window.Start, report.Window.End = curInfo.First, curInfo.Last
+	// One window: the sequential detectors see it as a service's first.
+	var seq driftreport.SequentialState
+	report.Sequential = seq.Update(&report)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -38,6 +38,13 @@ const (
 	// window are of another type than most of them (strays the drift
 	// statistics leave out).
 	RuleTypeMismatch = "type_mismatch"
+	// RuleMultivariateDrift fires when the window's PCA reconstruction
+	// error (multivariate.error) is above its reference band: a change in
+	// how features move together that no single feature may show.
+	RuleMultivariateDrift = "multivariate_drift"
+	// RuleEmbeddingDrift fires per embedding whose MMD permutation test
+	// says drifted (embeddings.<name>.drifted).
+	RuleEmbeddingDrift = "embedding_drift"
 )
 
 // Rule says when an alert fires: a report field compared with a
@@ -108,7 +115,7 @@ func DefaultRules() []Rule {
 		{
 			Name: RuleFeatureDrift, Source: SourceDrift, Field: "features.*.drifted", Op: "==", Threshold: true,
 			Value: "features.*.score", ThresholdField: "features.*.threshold", Label: "feature", Severity: SeverityWarning,
-			Summary: `{{.Key}} drifted: {{.Drift "features.*"}} in window {{.Window}}`,
+			Summary: `{{.Key}} drifted: {{.Drift "features.*"}} in window {{.Window}}{{with .Get "root_cause.by_feature.*"}}, {{.}}{{end}}`,
 		},
 		{
 			Name: RulePredictionDrift, Source: SourceDrift, Field: "prediction.drifted", Op: "==", Threshold: true,
@@ -139,6 +146,16 @@ func DefaultRules() []Rule {
 			Name: RuleTypeMismatch, Source: SourceDrift, Field: "data_quality.features.*.type_mismatch_share", Op: ">", Threshold: 0.05,
 			Label: "feature", Severity: SeverityWarning,
 			Summary: `{{.Key}}: {{.Value}} of its values are of another type (left out of the statistics), above {{.Threshold}}, in window {{.Window}}`,
+		},
+		{
+			Name: RuleMultivariateDrift, Source: SourceDrift, Field: "multivariate.drifted", Op: "==", Threshold: true,
+			Value: "multivariate.error", ThresholdField: "multivariate.threshold", Severity: SeverityWarning,
+			Summary: `features drifted together: pca reconstruction error {{.Value}} > {{.Threshold}} (reference mean {{.Get "multivariate.reference_mean"}}) in window {{.Window}}{{with .Get "root_cause.summary"}}; {{.}}{{end}}`,
+		},
+		{
+			Name: RuleEmbeddingDrift, Source: SourceDrift, Field: "embeddings.*.drifted", Op: "==", Threshold: true,
+			Value: "embeddings.*.p_value", ThresholdField: "embeddings.*.threshold", Label: "embedding", Severity: SeverityWarning,
+			Summary: `embedding {{.Key}} drifted: mmd2 {{.Get "embeddings.*.mmd2"}}, p-value {{.Value}} < {{.Threshold}}, centroid distance {{.Get "embeddings.*.centroid_distance"}} in window {{.Window}}`,
 		},
 		{
 			Name: RuleNoData, Source: SourceActivity, Field: "silent_seconds", Op: ">", Threshold: 600.0,
@@ -452,12 +469,17 @@ func (d summaryData) Drift(path string) string {
 		} else {
 			stat += " (" + num(fd, "score") + " reference std)"
 		}
+	case "ks_statistic":
+		stat = "ks statistic " + num(fd, "score")
 	case "":
 		stat = "score " + num(fd, "score")
 	default:
 		stat = method + " " + num(fd, "score")
 	}
 	out := stat + " " + op + " " + num(fd, "threshold")
+	if src, _ := fd["threshold_source"].(string); src == "reference_chunks" {
+		out += " (threshold from reference chunks)"
+	}
 	if note != "" {
 		out += " (" + note + ")"
 	}

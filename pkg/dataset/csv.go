@@ -102,8 +102,15 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 				info.see(t.UnixNano())
 			}
 		}
+		var row *driftreport.SampledRow
+		if d.Sample != nil {
+			row = d.Sample.Next()
+		}
 		for _, i := range order {
-			addCell(feature[i], rec[i], cols[i].numeric)
+			v := addCell(feature[i], rec[i], cols[i].numeric)
+			if row != nil {
+				row.Set(d.Sample.Index(cols[i].name), v)
+			}
 		}
 		havePrediction := false
 		for i, c := range cols {
@@ -242,21 +249,24 @@ func (c *csvColumn) decide() {
 
 // addCell adds one CSV cell to a column: empty is null, else a number in a
 // numerical column and the cell's text in a categorical one.
-func addCell(c *driftreport.Column, cell string, numeric bool) {
+// addCell adds a cell to a column and returns the value it added (nil
+// for a null).
+func addCell(c *driftreport.Column, cell string, numeric bool) any {
 	s := strings.TrimSpace(cell)
 	if s == "" {
 		c.AddNull()
-		return
+		return nil
 	}
 	if numeric {
 		if v, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			c.AddNumber(v)
-			return
+			return v
 		}
 		// A stray text in a numerical feature: the column keeps it
 		// apart and the report counts it as a type mismatch.
 	}
 	c.AddString(s)
+	return s
 }
 
 func sortedFeatureIndexes(cols []csvColumn) []int {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,6 +171,9 @@ func detect(path, forced string) (string, error) {
 // concurrent use.
 type Adder struct {
 	names []string
+	// sample and index cache the row sample's index of each of names.
+	sample *driftreport.RowSample
+	index  []int
 }
 
 // Add adds one prediction: its features to features (which counts the row)
@@ -177,7 +181,8 @@ type Adder struct {
 // it is another dataset). Either may be nil to leave that part out.
 func (a *Adder) Add(features, outputs *driftreport.Dataset, p *event.Prediction) {
 	if features != nil {
-		a.AddFeatures(features, p.GetFeatures())
+		a.AddRow(features, p.GetFeatures(), p.GetTags())
+		AddEmbeddings(features, p.GetEmbeddings())
 	}
 	if outputs != nil {
 		AddOutputs(outputs, p, outputs != features)
@@ -186,6 +191,12 @@ func (a *Adder) Add(features, outputs *driftreport.Dataset, p *event.Prediction)
 
 // AddFeatures adds one row of features to d and counts the row.
 func (a *Adder) AddFeatures(d *driftreport.Dataset, fs map[string]*event.Value) {
+	a.AddRow(d, fs, nil)
+}
+
+// AddRow adds one row of features to d, counts the row, and offers it with
+// its tags to d's row sample.
+func (a *Adder) AddRow(d *driftreport.Dataset, fs map[string]*event.Value, tags map[string]string) {
 	d.Rows++
 	if !a.sameNames(fs) {
 		a.names = a.names[:0]
@@ -193,9 +204,34 @@ func (a *Adder) AddFeatures(d *driftreport.Dataset, fs map[string]*event.Value) 
 			a.names = append(a.names, name)
 		}
 		slices.Sort(a.names)
+		a.sample = nil
 	}
-	for _, name := range a.names {
-		AddValue(d.Column(name), fs[name])
+	var row *driftreport.SampledRow
+	if d.Sample != nil {
+		row = d.Sample.Next()
+		if row != nil && a.sample != d.Sample {
+			a.sample, a.index = d.Sample, a.index[:0]
+			for _, name := range a.names {
+				a.index = append(a.index, d.Sample.Index(name))
+			}
+		}
+	}
+	for i, name := range a.names {
+		v := fs[name]
+		AddValue(d.Column(name), v)
+		if row != nil {
+			switch k := v.GetKind().(type) {
+			case *lookoutv1.Value_Number:
+				row.SetNumber(a.index[i], k.Number)
+			case *lookoutv1.Value_Text:
+				row.SetString(a.index[i], k.Text)
+			case *lookoutv1.Value_Flag:
+				row.SetString(a.index[i], strconv.FormatBool(k.Flag))
+			}
+		}
+	}
+	if row != nil {
+		row.Tags = tags
 	}
 }
 
@@ -209,6 +245,13 @@ func (a *Adder) sameNames(fs map[string]*event.Value) bool {
 		}
 	}
 	return true
+}
+
+// AddEmbeddings adds a prediction's embedding vectors to d.
+func AddEmbeddings(d *driftreport.Dataset, es map[string]*lookoutv1.Embedding) {
+	for name, e := range es {
+		d.Embedding(name).Add(e.GetValues())
+	}
 }
 
 // AddOutputs adds a prediction's prediction and confidence to d, and

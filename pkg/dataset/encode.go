@@ -20,6 +20,25 @@ type encodedDataset struct {
 	Features   map[string]encodedColumn
 	Prediction *encodedColumn
 	Confidence *encodedColumn
+	// Sample is the row sample (multivariate drift, root cause); absent
+	// in datasets encoded before it existed.
+	Sample *encodedRows
+	// Embeddings are the embedding samples, by name.
+	Embeddings map[string]encodedEmbedding
+}
+
+type encodedEmbedding struct {
+	Dim        int
+	Vectors    [][]float64
+	Sum        []float64
+	Seen       int
+	Mismatched int
+}
+
+type encodedRows struct {
+	Names []string
+	Rows  []driftreport.SampledRow
+	Seen  int
 }
 
 type encodedColumn struct {
@@ -55,6 +74,15 @@ func Encode(w io.Writer, d *driftreport.Dataset) error {
 	}
 	for name, c := range d.Features {
 		e.Features[name] = *encodeColumn(c)
+	}
+	for name, es := range d.Embeddings {
+		if e.Embeddings == nil {
+			e.Embeddings = make(map[string]encodedEmbedding, len(d.Embeddings))
+		}
+		e.Embeddings[name] = encodedEmbedding{Dim: es.Dim, Vectors: es.Vectors, Sum: es.Sum, Seen: es.Seen, Mismatched: es.Mismatched}
+	}
+	if s := d.Sample; s != nil {
+		e.Sample = &encodedRows{Names: s.Names, Rows: s.Rows, Seen: s.Seen}
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	if err := gob.NewEncoder(bw).Encode(&e); err != nil {
@@ -108,6 +136,19 @@ func Decode(r io.Reader, opts driftreport.SampleOptions) (*driftreport.Dataset, 
 	if e.Confidence != nil {
 		d.Confidence = driftreport.NewColumn(max(cap, len(e.Confidence.Numbers)), nil)
 		restore(d.Confidence, e.Confidence)
+	}
+	if e.Sample != nil {
+		rows := driftreport.NewRowSample(max(opts.RowCap, len(e.Sample.Rows)), opts.Seed)
+		rows.Merge(&driftreport.RowSample{Names: e.Sample.Names, Rows: e.Sample.Rows, Seen: e.Sample.Seen})
+		d.Sample = rows
+	}
+	for name, ee := range e.Embeddings {
+		es := driftreport.NewEmbeddingSample(max(opts.EmbeddingCap, len(ee.Vectors)), opts.Seed)
+		es.Merge(&driftreport.EmbeddingSample{Dim: ee.Dim, Vectors: ee.Vectors, Sum: ee.Sum, Seen: ee.Seen, Mismatched: ee.Mismatched})
+		if d.Embeddings == nil {
+			d.Embeddings = map[string]*driftreport.EmbeddingSample{}
+		}
+		d.Embeddings[name] = es
 	}
 	return d, nil
 }

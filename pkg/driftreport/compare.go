@@ -74,6 +74,27 @@ type Options struct {
 	// MinLowShare is the low-confidence share below which a doubling is
 	// too small to count. Default 0.05.
 	MinLowShare float64
+	// Threshold is ThresholdAuto (default) or ThresholdEvidently.
+	Threshold string
+	// MinReferenceWindows is how many windows' worth of values the
+	// reference needs before ThresholdAuto derives thresholds from it.
+	// Default 5.
+	MinReferenceWindows int
+	// FamilyAlpha is the chance per report of a false alarm on any
+	// feature that reference-chunk thresholds allow, split across the
+	// features by Bonferroni. Default 0.01.
+	FamilyAlpha float64
+	// EmbeddingPValue is the MMD test's p-value below which an embedding
+	// drifted. Default 0.05.
+	EmbeddingPValue float64
+	// RootCauseTags and RootCauseSegments bound the root cause: at most
+	// this many tags (those most rows carry) and values of each (the
+	// largest). Defaults 3 and 5.
+	RootCauseTags, RootCauseSegments int
+
+	// configured* remember which fixed thresholds the caller set, so a
+	// report can say a threshold came from the config.
+	configuredP, configuredW, configuredJS, configuredPSI bool
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +102,25 @@ func (o Options) withDefaults() Options {
 		if !(*v > 0) || math.IsInf(*v, 0) {
 			*v = d
 		}
+	}
+	set := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }
+	o.configuredP = o.configuredP || set(o.PValue)
+	o.configuredW = o.configuredW || set(o.WassersteinThreshold)
+	o.configuredJS = o.configuredJS || set(o.JensenShannonThreshold)
+	o.configuredPSI = o.configuredPSI || set(o.PSIThreshold)
+	if o.Threshold == "" {
+		o.Threshold = ThresholdAuto
+	}
+	if o.MinReferenceWindows <= 0 {
+		o.MinReferenceWindows = DefaultMinReferenceWindows
+	}
+	def(&o.FamilyAlpha, DefaultFamilyAlpha)
+	def(&o.EmbeddingPValue, DefaultEmbeddingPValue)
+	if o.RootCauseTags <= 0 {
+		o.RootCauseTags = DefaultRootCauseTags
+	}
+	if o.RootCauseSegments <= 0 {
+		o.RootCauseSegments = DefaultRootCauseSegments
 	}
 	if o.SmallReference <= 0 {
 		o.SmallReference = DefaultSmallReference
@@ -176,6 +216,9 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 		jobs = append(jobs, predJob)
 	}
 
+	// Reference-chunk thresholds correct for testing this many columns.
+	tested := len(jobs)
+
 	// Features are independent: judge them in parallel, within the
 	// machine's cores.
 	var wg sync.WaitGroup
@@ -190,7 +233,7 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 				NullShare:          share(cur.nulls(j.cc), cur.count()),
 				ReferenceNullShare: share(ref.nulls(j.rc), refCount),
 			}
-			j.drift, j.compared = compareColumn(j.rc, j.cc, j.rule, small, opts, &j.quality)
+			j.drift, j.compared = compareColumn(j.rc, j.cc, j.rule, small, tested, opts, &j.quality)
 		}()
 	}
 	wg.Wait()
@@ -221,6 +264,15 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 		r.DatasetDrifted = r.DriftShare >= opts.DriftShare
 	}
 	r.Confidence = compareConfidence(ref.Confidence, cur.Confidence, opts)
+	kinds := make(map[string]string, len(r.Features))
+	for name, fd := range r.Features {
+		if fd.Note == "" || fd.Note == NoteConstantReference {
+			kinds[name] = fd.Kind
+		}
+	}
+	r.Multivariate = multivariate(ref.Sample, cur.Sample, kinds)
+	r.Embeddings = compareEmbeddings(ref, cur, opts)
+	r.RootCause = rootCause(ref, cur, &r, opts)
 	return r
 }
 
@@ -234,7 +286,7 @@ func Compare(ref, cur *Dataset, opts Options) Report {
 // numerical feature categorical. When most of the current window's values
 // are of the other kind (the feature changed type), every value of both
 // sides is compared as a category, with a note.
-func compareColumn(rc, cc *Column, rule Rule, small bool, opts Options, q *FeatureQuality) (FeatureDrift, bool) {
+func compareColumn(rc, cc *Column, rule Rule, small bool, tested int, opts Options, q *FeatureQuality) (FeatureDrift, bool) {
 	kind := rc.Kind()
 	if rc.Seen == 0 {
 		kind = cc.Kind()
@@ -259,12 +311,12 @@ func compareColumn(rc, cc *Column, rule Rule, small bool, opts Options, q *Featu
 	var err error
 	switch {
 	case flipped:
-		fd, err = categorical(rc.allStrings(), cc.allStrings(), rule, small, opts, q)
+		fd, err = categorical(nil, rc.allStrings(), cc.allStrings(), rule, small, tested, opts, q)
 		fd.Note = "numerical on one side and categorical on the other: compared as categories"
 	case kind == KindCategorical:
-		fd, err = categorical(rc.Strings, cc.Strings, rule, small, opts, q)
+		fd, err = categorical(rc, rc.Strings, cc.Strings, rule, small, tested, opts, q)
 	default:
-		fd, err = numerical(rc.sortedNumbers(), cc.sortedNumbers(), rule, small, opts, q)
+		fd, err = numerical(rc, cc.sortedNumbers(), rule, small, tested, opts, q)
 	}
 	if err != nil {
 		q.Skipped = err.Error()
@@ -273,7 +325,8 @@ func compareColumn(rc, cc *Column, rule Rule, small bool, opts Options, q *Featu
 	return fd, true
 }
 
-func numerical(ref, cur []float64, rule Rule, small bool, opts Options, q *FeatureQuality) (FeatureDrift, error) {
+func numerical(rc *Column, cur []float64, rule Rule, small bool, tested int, opts Options, q *FeatureQuality) (FeatureDrift, error) {
+	ref := rc.sortedNumbers()
 	fd := FeatureDrift{Kind: KindNumerical}
 	ks, err := stats.KS2SampSorted(ref, cur)
 	if err != nil {
@@ -297,6 +350,7 @@ func numerical(ref, cur []float64, rule Rule, small bool, opts Options, q *Featu
 	method := rule.Method
 	switch method {
 	case MethodKS, MethodWasserstein, MethodJensenShannon, MethodPSI:
+		fd.ThresholdSource = SourceConfig
 	default:
 		method = MethodWasserstein
 		if small {
@@ -304,10 +358,24 @@ func numerical(ref, cur []float64, rule Rule, small bool, opts Options, q *Featu
 		}
 	}
 	fd.Method = method
+	var auto *ThresholdNull
+	if fd.ThresholdSource == "" && !(rule.Threshold > 0) && opts.Threshold == ThresholdAuto {
+		if null, ok := rc.referenceNull(MethodKSStatistic, len(cur), opts.MinReferenceWindows); ok {
+			method, fd.Method = MethodKSStatistic, MethodKSStatistic
+			var t float64
+			t, auto = null.threshold(MethodKSStatistic, opts.FamilyAlpha, tested, chunkRows(len(cur)))
+			rule.Threshold = t
+		}
+	}
+	fd.ThresholdSource = thresholdSource(fd.ThresholdSource, rule, auto, method, opts)
+	fd.ThresholdNull = auto
 	switch method {
 	case MethodKS:
 		fd.Score, fd.Threshold = ks.PValue, pick(rule.Threshold, opts.PValue)
 		fd.Drifted = fd.Score < fd.Threshold
+	case MethodKSStatistic:
+		fd.Score, fd.Threshold = ks.Statistic, rule.Threshold
+		fd.Drifted = fd.Score >= fd.Threshold
 	case MethodWasserstein:
 		if ref[0] == ref[len(ref)-1] {
 			// A constant reference has no spread to measure the distance
@@ -330,7 +398,7 @@ func numerical(ref, cur []float64, rule Rule, small bool, opts Options, q *Featu
 	return fd, nil
 }
 
-func categorical(ref, cur []string, rule Rule, small bool, opts Options, q *FeatureQuality) (FeatureDrift, error) {
+func categorical(refCol *Column, ref, cur []string, rule Rule, small bool, tested int, opts Options, q *FeatureQuality) (FeatureDrift, error) {
 	fd := FeatureDrift{Kind: KindCategorical}
 	cats, rc, cc := stats.CategoryCounts(ref, cur)
 	rs, cs := stats.Shares(rc), stats.Shares(cc)
@@ -366,6 +434,7 @@ func categorical(ref, cur []string, rule Rule, small bool, opts Options, q *Feat
 	method := rule.Method
 	switch method {
 	case MethodChi2, MethodJensenShannon, MethodPSI:
+		fd.ThresholdSource = SourceConfig
 	default:
 		method = MethodJensenShannon
 		if small {
@@ -373,6 +442,17 @@ func categorical(ref, cur []string, rule Rule, small bool, opts Options, q *Feat
 		}
 	}
 	fd.Method = method
+	var auto *ThresholdNull
+	if refCol != nil && fd.ThresholdSource == "" && !(rule.Threshold > 0) && opts.Threshold == ThresholdAuto {
+		if null, ok := refCol.referenceNull(MethodJensenShannon, len(cur), opts.MinReferenceWindows); ok {
+			method, fd.Method = MethodJensenShannon, MethodJensenShannon
+			var t float64
+			t, auto = null.threshold(MethodJensenShannon, opts.FamilyAlpha, tested, chunkRows(len(cur)))
+			rule.Threshold = t
+		}
+	}
+	fd.ThresholdSource = thresholdSource(fd.ThresholdSource, rule, auto, method, opts)
+	fd.ThresholdNull = auto
 	switch method {
 	case MethodChi2:
 		fd.Score, fd.Threshold = 1, pick(rule.Threshold, opts.PValue)
@@ -391,6 +471,62 @@ func categorical(ref, cur []string, rule Rule, small bool, opts Options, q *Feat
 	return fd, nil
 }
 
+// compareEmbeddings compares each embedding both sides hold, in parallel.
+func compareEmbeddings(ref, cur *Dataset, opts Options) map[string]EmbeddingDrift {
+	var names []string
+	for name := range cur.Embeddings {
+		if ref.Embeddings[name] != nil {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	results := make([]EmbeddingDrift, len(names))
+	ok := make([]bool, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The seed depends on the data only, so that the same
+			// windows give the same p-value offline and in the service.
+			seed := uint64(cur.Embeddings[name].Seen)<<32 ^ uint64(ref.Embeddings[name].Seen) ^ uint64(len(name))
+			results[i], ok[i] = compareEmbedding(ref.Embeddings[name], cur.Embeddings[name], opts.EmbeddingPValue, seed)
+		}()
+	}
+	wg.Wait()
+	out := make(map[string]EmbeddingDrift, len(names))
+	for i, name := range names {
+		if ok[i] {
+			out[name] = results[i]
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// thresholdSource says where a feature's threshold comes from.
+func thresholdSource(source string, rule Rule, auto *ThresholdNull, method string, opts Options) string {
+	switch {
+	case auto != nil:
+		return SourceReferenceChunks
+	case source != "" || rule.Threshold > 0:
+		return SourceConfig
+	}
+	configured := map[string]bool{
+		MethodKS: opts.configuredP, MethodChi2: opts.configuredP,
+		MethodWasserstein: opts.configuredW, MethodJensenShannon: opts.configuredJS, MethodPSI: opts.configuredPSI,
+	}[method]
+	if configured {
+		return SourceConfig
+	}
+	return SourceDefault
+}
+
 func compareConfidence(rc, cc *Column, opts Options) *ConfidenceDrift {
 	if rc == nil || cc == nil || len(rc.Numbers) == 0 || len(cc.Numbers) == 0 {
 		return nil
@@ -407,6 +543,9 @@ func compareConfidence(rc, cc *Column, opts Options) *ConfidenceDrift {
 		LowShare:          lowShare(cur),
 		ReferenceLowShare: lowShare(ref),
 		LowThreshold:      opts.LowConfidence,
+	}
+	if sd := stats.Std(ref); sd > 0 {
+		c.MeanZ = finite((c.Mean - c.ReferenceMean) / (sd / math.Sqrt(float64(len(cur)))))
 	}
 	meanDropped := c.ReferenceMean-c.Mean > opts.ConfidenceMeanDrop
 	lowDoubled := c.LowShare >= 2*c.ReferenceLowShare && c.LowShare >= opts.MinLowShare

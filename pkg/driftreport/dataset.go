@@ -54,6 +54,10 @@ type Column struct {
 
 	mu     sync.Mutex
 	sorted []float64 // cache of sortFinite(Numbers); nil when stale
+	// nullCache holds the reference-chunk null distributions computed on
+	// this column (as a reference), keyed by its Seen so an Add makes
+	// them stale without a lock on the hot path.
+	nullCache map[nullKey]nullStats
 }
 
 // NewColumn returns an empty column that samples above cap values of each
@@ -278,6 +282,12 @@ type SampleOptions struct {
 	Cap int
 	// Seed seeds the reservoir sampling; 0 means DefaultSeed.
 	Seed uint64
+	// RowCap is how many whole rows the dataset keeps (Dataset.Sample);
+	// 0 means DefaultRowCap.
+	RowCap int
+	// EmbeddingCap is how many vectors of each embedding the dataset
+	// keeps; 0 means DefaultEmbeddingCap.
+	EmbeddingCap int
 }
 
 // Dataset is one side of a drift comparison: a column per feature, the
@@ -292,9 +302,29 @@ type Dataset struct {
 	// Rows counts the rows added with Add. A feature absent from a row
 	// counts as null in that row.
 	Rows int
+	// Sample keeps whole rows (features side by side, and tags) for
+	// multivariate drift and root cause; nil leaves those out.
+	Sample *RowSample
+	// Embeddings holds each embedding's vectors, by name.
+	Embeddings map[string]*EmbeddingSample
 
-	cap int
-	rng *rand.Rand
+	cap    int
+	embCap int
+	seed   uint64
+	rng    *rand.Rand
+}
+
+// Embedding returns the sample of an embedding, creating it when needed.
+func (d *Dataset) Embedding(name string) *EmbeddingSample {
+	if d.Embeddings == nil {
+		d.Embeddings = make(map[string]*EmbeddingSample)
+	}
+	e, ok := d.Embeddings[name]
+	if !ok {
+		e = NewEmbeddingSample(d.embCap, d.seed)
+		d.Embeddings[name] = e
+	}
+	return e
 }
 
 // NewDataset returns an empty dataset.
@@ -310,7 +340,10 @@ func NewDataset(opts SampleOptions) *Dataset {
 		Features:   make(map[string]*Column),
 		Prediction: NewColumn(opts.Cap, rng),
 		Confidence: NewColumn(opts.Cap, rng),
+		Sample:     NewRowSample(opts.RowCap, opts.Seed),
 		cap:        opts.Cap,
+		embCap:     opts.EmbeddingCap,
+		seed:       opts.Seed,
 		rng:        rng,
 	}
 }
@@ -336,6 +369,10 @@ type Row struct {
 	Prediction any
 	// Confidence is nil when absent.
 	Confidence *float64
+	// Tags are the row's tags.
+	Tags map[string]string
+	// Embeddings are the row's embedding vectors, by name.
+	Embeddings map[string][]float64
 }
 
 // Add adds one row; it is not safe for concurrent use. It returns an error naming the first value of an
@@ -348,11 +385,24 @@ func (d *Dataset) Add(r Row) error {
 		d.Confidence = NewColumn(d.cap, d.rng)
 	}
 	d.Rows++
+	var row *SampledRow
+	if d.Sample != nil {
+		row = d.Sample.Next()
+	}
 	var firstErr error
 	for _, name := range sortedKeys(r.Features) {
 		if err := d.Column(name).Add(r.Features[name]); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("dataset add: feature %q: %w", name, err)
 		}
+		if row != nil {
+			row.Set(d.Sample.Index(name), r.Features[name])
+		}
+	}
+	if row != nil {
+		row.Tags = r.Tags
+	}
+	for _, name := range sortedKeys(r.Embeddings) {
+		d.Embedding(name).Add(r.Embeddings[name])
 	}
 	if err := d.Prediction.Add(r.Prediction); err != nil && firstErr == nil {
 		firstErr = fmt.Errorf("dataset add: prediction: %w", err)

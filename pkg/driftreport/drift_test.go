@@ -318,22 +318,26 @@ func TestOutOfRange(t *testing.T) {
 
 // contractKeys are the keys the public contract names, by object.
 var contractKeys = map[string][]string{
-	"report":      {"model", "window", "reference", "features", "prediction", "confidence", "drift_share", "dataset_drifted"},
-	"window":      {"start", "end", "count"},
-	"reference":   {"count", "source"},
-	"numerical":   {"kind", "ks", "wasserstein", "psi", "jensen_shannon", "method", "score", "drifted"},
-	"categorical": {"kind", "chi2", "psi", "jensen_shannon", "method", "score", "drifted"},
-	"ks":          {"statistic", "p_value"},
-	"chi2":        {"statistic", "p_value", "dof"},
-	"confidence":  {"mean", "reference_mean", "p10", "dropped"},
+	"report":       {"model", "window", "reference", "features", "prediction", "confidence", "drift_share", "dataset_drifted", "multivariate", "root_cause"},
+	"window":       {"start", "end", "count"},
+	"reference":    {"count", "source"},
+	"numerical":    {"kind", "ks", "wasserstein", "psi", "jensen_shannon", "method", "score", "threshold", "threshold_source", "drifted"},
+	"categorical":  {"kind", "chi2", "psi", "jensen_shannon", "method", "score", "threshold", "threshold_source", "drifted"},
+	"ks":           {"statistic", "p_value"},
+	"chi2":         {"statistic", "p_value", "dof"},
+	"confidence":   {"mean", "reference_mean", "p10", "dropped"},
+	"multivariate": {"method", "error", "reference_mean", "threshold", "drifted"},
+	"root_cause":   {"features", "segments"},
 }
 
 // extraKeys are the keys this package adds to the contract's objects.
 var extraKeys = map[string][]string{
-	"report":      {"data_quality", "sampled"},
-	"numerical":   {"threshold", "note"},
-	"categorical": {"threshold", "note"},
-	"confidence":  {"reference_p10", "low_share", "reference_low_share", "low_threshold"},
+	"report":       {"data_quality", "sampled", "multivariate"},
+	"root_cause":   {"by_feature", "summary"},
+	"multivariate": {"reference_std", "components", "columns", "rows", "reference_rows"},
+	"numerical":    {"threshold_null", "note"},
+	"categorical":  {"threshold_null", "note"},
+	"confidence":   {"mean_z", "reference_p10", "low_share", "reference_low_share", "low_threshold"},
 }
 
 // TestJSONKeys marshals a full report and checks every object has the
@@ -393,6 +397,8 @@ func TestJSONKeys(t *testing.T) {
 	check("chi2", features["plan"].(map[string]any)["chi2"])
 	check("numerical", m["prediction"])
 	check("confidence", m["confidence"])
+	check("multivariate", m["multivariate"])
+	check("root_cause", m["root_cause"])
 	if m["window"].(map[string]any)["start"] != "2026-11-24T10:00:00Z" {
 		t.Errorf("window start = %v", m["window"].(map[string]any)["start"])
 	}

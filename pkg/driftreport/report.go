@@ -24,6 +24,17 @@ type Report struct {
 	// EstimatedPerformance is set for classifiers (a class prediction)
 	// that send confidence.
 	EstimatedPerformance *EstimatedPerformance `json:"estimated_performance,omitempty"`
+	// Multivariate is the PCA reconstruction drift of the features
+	// together; nil when either side kept too few whole rows.
+	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// RootCause ranks the features and names the tag segments where
+	// drifted features drift.
+	RootCause *RootCause `json:"root_cause,omitempty"`
+	// Sequential holds detectors across the model's windows; the caller
+	// sets it (SequentialState.Update).
+	Sequential *Sequential `json:"sequential,omitempty"`
+	// Embeddings is the drift of each embedding both sides carry.
+	Embeddings map[string]EmbeddingDrift `json:"embeddings,omitempty"`
 	// DriftShare is the share of compared features that drifted.
 	DriftShare float64 `json:"drift_share"`
 	// DatasetDrifted is true when DriftShare reaches the threshold.
@@ -69,6 +80,10 @@ const (
 	MethodWasserstein   = "wasserstein"
 	MethodJensenShannon = "jensen_shannon"
 	MethodPSI           = "psi"
+	// MethodKSStatistic judges the KS statistic D itself (not its
+	// p-value) against a threshold from the reference's chunks: the
+	// default for numbers with a large reference.
+	MethodKSStatistic = "ks_statistic"
 )
 
 // FeatureDrift is the drift of one feature, or of the prediction.
@@ -90,7 +105,12 @@ type FeatureDrift struct {
 	Method    string  `json:"method"`
 	Score     float64 `json:"score"`
 	Threshold float64 `json:"threshold"`
-	Drifted   bool    `json:"drifted"`
+	// ThresholdSource says where Threshold came from: SourceDefault,
+	// SourceConfig or SourceReferenceChunks; ThresholdNull, for the
+	// latter, how it was derived.
+	ThresholdSource string         `json:"threshold_source"`
+	ThresholdNull   *ThresholdNull `json:"threshold_null,omitempty"`
+	Drifted         bool           `json:"drifted"`
 	// Note explains an unusual comparison, such as a feature numerical on
 	// one side and categorical on the other.
 	Note string `json:"note,omitempty"`
@@ -101,6 +121,10 @@ type FeatureDrift struct {
 type ConfidenceDrift struct {
 	Mean          float64 `json:"mean"`
 	ReferenceMean float64 `json:"reference_mean"`
+	// MeanZ is the fall or rise of the mean in standard errors of a
+	// window's mean under the reference: (mean − reference mean) /
+	// (reference std / sqrt(window values)).
+	MeanZ float64 `json:"mean_z"`
 	// P10 is the 10th percentile.
 	P10          float64 `json:"p10"`
 	ReferenceP10 float64 `json:"reference_p10"`

@@ -49,14 +49,18 @@ func WriteTableWith(w io.Writer, r Report, opts TableOptions) error {
 	fmt.Fprintln(ew)
 
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  feature\tkind\tmethod\tstatistic\tscore\tdrifted\t")
+	fmt.Fprintln(tw, "  feature\tkind\tmethod\tstatistic\tscore\tthreshold\tdrifted\t")
 	row := func(name string, fd FeatureDrift) {
 		mark := " "
 		if fd.Drifted {
 			mark = "!"
 		}
-		line := fmt.Sprintf("%s %s\t%s\t%s\t%s\t%s\t%s\t", mark, name, fd.Kind, fd.Method,
-			num(statistic(fd)), num(fd.Score), yesNo(fd.Drifted))
+		threshold := num(fd.Threshold)
+		if fd.ThresholdSource != "" && fd.ThresholdSource != SourceDefault {
+			threshold += " (" + fd.ThresholdSource + ")"
+		}
+		line := fmt.Sprintf("%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t", mark, name, fd.Kind, fd.Method,
+			num(statistic(fd)), num(fd.Score), threshold, yesNo(fd.Drifted))
 		fmt.Fprintln(tw, bold(fd.Drifted, line))
 	}
 	for _, name := range sortedKeys(r.Features) {
@@ -96,6 +100,26 @@ func WriteTableWith(w io.Writer, r Report, opts TableOptions) error {
 		verdict = "! " + verdict
 	}
 	fmt.Fprintln(ew, bold(r.DatasetDrifted, verdict))
+	if m := r.Multivariate; m != nil {
+		line := fmt.Sprintf("multivariate (pca reconstruction, %d components): error %s, reference %s, threshold %s, drifted %s",
+			m.Components, num(m.Error), num(m.ReferenceMean), num(m.Threshold), yesNo(m.Drifted))
+		if m.Drifted {
+			line = "! " + line
+		}
+		fmt.Fprintln(ew, bold(m.Drifted, line))
+	}
+	for _, name := range sortedKeys(r.Embeddings) {
+		e := r.Embeddings[name]
+		line := fmt.Sprintf("embedding %s: centroid distance %s, mmd2 %s, p-value %s, drifted %s",
+			name, num(e.CentroidDistance), num(e.MMD2), num(e.PValue), yesNo(e.Drifted))
+		if e.Drifted {
+			line = "! " + line
+		}
+		fmt.Fprintln(ew, bold(e.Drifted, line))
+	}
+	if rc := r.RootCause; rc != nil && rc.Summary != "" {
+		fmt.Fprintf(ew, "root cause: %s\n", rc.Summary)
+	}
 	return ew.err
 }
 
@@ -103,7 +127,7 @@ func WriteTableWith(w io.Writer, r Report, opts TableOptions) error {
 // chi-squared statistic, the distance for the others.
 func statistic(fd FeatureDrift) float64 {
 	switch fd.Method {
-	case MethodKS:
+	case MethodKS, MethodKSStatistic:
 		if fd.KS != nil {
 			return fd.KS.Statistic
 		}

@@ -148,6 +148,8 @@ func decodePredictionJSON(data []byte) (*Prediction, []*Reason, map[string]bool,
 			p.Scores = d.scores(raw)
 		case "tags":
 			p.Tags = d.tags(raw)
+		case "embeddings":
+			p.Embeddings = d.embeddings(raw)
 		}
 	})
 	if err != nil {
@@ -334,6 +336,48 @@ func (d *fieldDecoder) tags(raw []byte) map[string]string {
 	return out
 }
 
+// embeddings decodes the object of name → array of numbers.
+func (d *fieldDecoder) embeddings(raw []byte) map[string]*lookoutv1.Embedding {
+	if isNull(raw) {
+		return nil
+	}
+	if raw[0] != '{' {
+		d.fail(top("embeddings"), CodeWrongType, "must be an object of name to array of numbers, got %s", describe(raw))
+		return nil
+	}
+	out := make(map[string]*lookoutv1.Embedding, 1)
+	_ = eachMember(raw, func(key []byte, v []byte) {
+		name := unquote(key)
+		f := field{"embeddings", name}
+		if isNull(v) || v[0] != '[' {
+			d.fail(f, CodeWrongType, "must be an array of numbers, got %s", describe(v))
+			return
+		}
+		e := &lookoutv1.Embedding{}
+		ok := true
+		_ = eachElement(v, func(elem []byte) {
+			if !ok {
+				return
+			}
+			if isNull(elem) || (elem[0] != '-' && (elem[0] < '0' || elem[0] > '9') && elem[0] != 'N' && elem[0] != 'I') {
+				d.fail(f, CodeWrongType, "must be an array of numbers, got %s in it", describe(elem))
+				ok = false
+				return
+			}
+			x, good := d.number(f, elem)
+			if !good {
+				ok = false
+				return
+			}
+			e.Values = append(e.Values, x)
+		})
+		if ok {
+			out[name] = e
+		}
+	})
+	return out
+}
+
 // describe names the JSON type of raw for an error message.
 func describe(raw []byte) string {
 	if len(raw) == 0 {
@@ -426,6 +470,21 @@ func validatePrediction(p *Prediction, opts DecodeOptions, typed map[string]bool
 	}
 	if _, ok := p.Tags[""]; ok {
 		d.fail(top("tags"), CodeInvalid, "a tag name is empty")
+	}
+	for name, e := range p.Embeddings {
+		switch {
+		case name == "":
+			d.fail(top("embeddings"), CodeInvalid, "an embedding name is empty")
+		case len(e.GetValues()) == 0:
+			d.fail(field{"embeddings", name}, CodeInvalid, "is empty")
+		default:
+			for _, x := range e.GetValues() {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					d.fail(field{"embeddings", name}, CodeNotFinite, "must hold finite numbers, got %v", x)
+					break
+				}
+			}
+		}
 	}
 	if p.Confidence != nil {
 		c := *p.Confidence

@@ -74,6 +74,24 @@ func AppendJSON(b []byte, p *Prediction) []byte {
 		}
 		b = append(b, '}')
 	}
+	if len(p.GetEmbeddings()) > 0 {
+		b = append(b, `,"embeddings":{`...)
+		for i, name := range sortedKeys(p.GetEmbeddings()) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, name)
+			b = append(b, ':', '[')
+			for j, x := range p.Embeddings[name].GetValues() {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendFloat(b, x)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

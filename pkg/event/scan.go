@@ -272,3 +272,37 @@ func unquote(raw []byte) string {
 	}
 	return string(body)
 }
+
+// eachElement walks the array in raw (one JSON value, as eachMember hands
+// it out), calling fn with the raw bytes of each element.
+func eachElement(raw []byte, fn func(elem []byte)) error {
+	s := scanner{b: raw}
+	s.skipSpace()
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return fmt.Errorf("want an array, got %s", describe(s.b[s.i:]))
+	}
+	s.i++
+	s.skipSpace()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		return nil
+	}
+	for {
+		v, err := s.value(1)
+		if err != nil {
+			return err
+		}
+		fn(v)
+		s.skipSpace()
+		if s.i >= len(s.b) {
+			return errEnd
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			return nil
+		default:
+			return s.fail("want ',' or ']'")
+		}
+	}
+}

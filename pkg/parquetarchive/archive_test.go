@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
+	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
 )
 
 func ptr(f float64) *float64 { return &f }
@@ -40,13 +41,15 @@ func samples() []*event.Prediction {
 			Prediction: event.Number(0.83), Confidence: ptr(0.91),
 			Scores:    map[string]float64{"churn": 0.83, "stay": 0.17},
 			LatencyMs: ptr(12.5), Tags: map[string]string{"region": "eu", "tier": ""},
+			Embeddings: map[string]*lookoutv1.Embedding{"text": {Values: []float64{0.12, -0.4, 0}}, "img": {Values: []float64{1}}},
 		},
 		{ // zero values stay zero, not null; a label prediction
 			Id: "b", Model: "churn", Version: "v1", Role: "canary",
 			TsUnixNano: proto.Int64(ts("2026-11-24T10:00:01Z")),
 			Features:   map[string]*event.Value{"age": event.Number(0), "plan": event.Text(""), "trial": event.Flag(false)},
 			Prediction: event.Text("stay"), Confidence: ptr(0), LatencyMs: ptr(0),
-			Scores: map[string]float64{"churn": 0},
+			Scores:     map[string]float64{"churn": 0},
+			Embeddings: map[string]*lookoutv1.Embedding{"text": {Values: []float64{0, 0, 5}}},
 		},
 		{ // no optional field at all, no features
 			Id: "c", Model: "churn", Version: "v2", Role: "shadow",
@@ -133,6 +136,7 @@ func TestSchemaColumns(t *testing.T) {
 		"features.trial__double:DOUBLE", "features.plan:STRING", "features.income:DOUBLE",
 		"ts:TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)", "scores.key_value.value:DOUBLE",
 		"tags.key_value.value:STRING", "prediction_label:STRING", "prediction_value:DOUBLE",
+		"embeddings.text.list.element:DOUBLE", "embeddings.img.list.element:DOUBLE",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("schema lacks %s; columns: %s", want, got)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
+	lookoutv1 "github.com/lookout-ml/lookout/proto/lookout/v1"
 )
 
 // ErrSchema means a Parquet file is not shaped like an archive file.
@@ -304,6 +305,17 @@ func (d *rowDecoder) decode(f *File, row parquet.Row) *event.Prediction {
 			d.tagKeys = append(d.tagKeys, string(v.ByteArray()))
 		case colTagsValue:
 			d.tagValues = append(d.tagValues, string(v.ByteArray()))
+		case colEmbedding:
+			name := f.leaves[col].feature
+			if p.Embeddings == nil {
+				p.Embeddings = make(map[string]*lookoutv1.Embedding)
+			}
+			e := p.Embeddings[name]
+			if e == nil {
+				e = &lookoutv1.Embedding{}
+				p.Embeddings[name] = e
+			}
+			e.Values = append(e.Values, number(v))
 		case colFeature:
 			leaf := f.leaves[col]
 			var val *event.Value

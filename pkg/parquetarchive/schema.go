@@ -46,6 +46,9 @@ const (
 	ColScores          = "scores"
 	ColTags            = "tags"
 	ColFeatures        = "features"
+	// ColEmbeddings is a group with one optional list<double> leaf per
+	// embedding name in the file.
+	ColEmbeddings = "embeddings"
 )
 
 // Key-value metadata written in every archive file's footer.
@@ -138,6 +141,7 @@ const (
 	colLabelLabel
 	colHelpful
 	colFeedbackTS
+	colEmbedding
 )
 
 // layout is the schema of one file to write, planned from its rows.
@@ -160,7 +164,13 @@ func planLayout(rows []*event.Prediction) (*layout, error) { return planLayoutWi
 // the caller sets.
 func planLayoutWith(rows []*event.Prediction, extra parquet.Group) (*layout, error) {
 	counts := map[string]*[3]int{}
+	embeddings := parquet.Group{}
 	for _, p := range rows {
+		for name := range p.GetEmbeddings() {
+			if _, ok := embeddings[name]; !ok && name != "" {
+				embeddings[name] = parquet.Optional(parquet.List(parquet.Leaf(parquet.DoubleType)))
+			}
+		}
 		for name, v := range p.GetFeatures() {
 			c := counts[name]
 			if c == nil {
@@ -234,6 +244,9 @@ func planLayoutWith(rows []*event.Prediction, extra parquet.Group) (*layout, err
 		// features column at all.
 		root[ColFeatures] = features
 	}
+	if len(embeddings) > 0 {
+		root[ColEmbeddings] = embeddings
+	}
 	lay.schema = parquet.NewSchema("prediction", root)
 	kinds, leaves, err := classify(lay.schema, lay.aliases)
 	if err != nil {
@@ -270,7 +283,7 @@ func classify(schema *parquet.Schema, aliases map[string]string) ([]columnKind, 
 		if kind == colIgnore {
 			continue
 		}
-		if col.MaxRepetitionLevel > 0 && kind != colScoresKey && kind != colScoresValue && kind != colTagsKey && kind != colTagsValue {
+		if col.MaxRepetitionLevel > 0 && kind != colScoresKey && kind != colScoresValue && kind != colTagsKey && kind != colTagsValue && kind != colEmbedding {
 			return nil, nil, fmt.Errorf("%w: column %s is repeated", ErrSchema, joinPath(path))
 		}
 		phys := col.Node.Type().Kind()
@@ -280,7 +293,8 @@ func classify(schema *parquet.Schema, aliases map[string]string) ([]columnKind, 
 			colScoresKey: {parquet.ByteArray}, colTagsKey: {parquet.ByteArray}, colTagsValue: {parquet.ByteArray},
 			colTS:              {parquet.Int64},
 			colPredictionValue: numericKinds, colConfidence: numericKinds, colLatency: numericKinds, colScoresValue: numericKinds,
-			colFeature: append(slices.Clone(numericKinds), parquet.ByteArray, parquet.Boolean),
+			colFeature:   append(slices.Clone(numericKinds), parquet.ByteArray, parquet.Boolean),
+			colEmbedding: numericKinds,
 		}[kind]
 		if !slices.Contains(want, phys) {
 			return nil, nil, fmt.Errorf("%w: column %s has type %s", ErrSchema, joinPath(path), col.Node.Type())
@@ -291,6 +305,9 @@ func classify(schema *parquet.Schema, aliases map[string]string) ([]columnKind, 
 			}
 		}
 		kinds[col.ColumnIndex] = kind
+		if kind == colEmbedding {
+			leaves[col.ColumnIndex] = &featureLeaf{leaf: path[1], feature: path[1], typ: TypeDouble, col: col.ColumnIndex}
+		}
 		if kind == colFeature {
 			feature := path[1]
 			if name, ok := aliases[feature]; ok {
@@ -349,6 +366,10 @@ func kindOf(path []string) columnKind {
 	case 2:
 		if path[0] == ColFeatures {
 			return colFeature
+		}
+	case 4:
+		if path[0] == ColEmbeddings && path[2] == "list" && path[3] == "element" {
+			return colEmbedding
 		}
 	case 3:
 		if path[1] != "key_value" {

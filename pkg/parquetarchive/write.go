@@ -168,6 +168,22 @@ func (l *layout) appendLabelledRow(row parquet.Row, p *event.Prediction, lab *La
 			row = appendMapColumn(row, sortedKeys(p.GetTags()), col, kind == colTagsKey, func(k string) parquet.Value {
 				return parquet.ByteArrayValue(bytesOf(p.Tags[k]))
 			})
+		case colEmbedding:
+			// An optional list: null (definition level 0) when the
+			// prediction has no such embedding, else one value per
+			// element (level 2), the first with repetition level 0.
+			values := p.GetEmbeddings()[l.leaves[col].feature].GetValues()
+			if len(values) == 0 {
+				row = append(row, parquet.NullValue().Level(0, 0, col))
+				continue
+			}
+			for i, x := range values {
+				rep := 1
+				if i == 0 {
+					rep = 0
+				}
+				row = append(row, parquet.DoubleValue(x).Level(rep, 2, col))
+			}
 		case colFeature:
 			leaf := l.leaves[col]
 			v := p.GetFeatures()[leaf.feature]

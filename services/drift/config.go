@@ -73,6 +73,22 @@ type Config struct {
 	// acknowledged; default -1, no limit. Any value works: acknowledging
 	// does not wait for windows to close.
 	MaxAckPending int `yaml:"max_ack_pending"`
+	// Threshold is how features are judged when no rule names a method or
+	// threshold: auto (default) derives each feature's threshold from
+	// window-sized chunks of the reference once it holds at least
+	// min_reference_windows windows' worth (5), and falls back to
+	// evidently (the fixed thresholds of Rules) below that; evidently
+	// always uses the fixed thresholds.
+	Threshold string `yaml:"threshold"`
+	// MinReferenceWindows is how many windows' worth of values a reference
+	// needs for auto thresholds (default 5).
+	MinReferenceWindows int `yaml:"min_reference_windows"`
+	// FamilyAlpha is the chance per report of a false alarm on any
+	// feature that auto thresholds allow (default 0.01, Bonferroni across
+	// features).
+	FamilyAlpha float64 `yaml:"family_alpha"`
+	// RootCause bounds the root cause of each report.
+	RootCause RootCauseConfig `yaml:"root_cause"`
 	// Rules say when a feature drifted.
 	Rules Rules `yaml:"rules"`
 	// MetricsTopFeatures bounds lookout_drift_score per model (exported by
@@ -107,6 +123,13 @@ type Rules struct {
 	Features map[string]Rule `yaml:"features"`
 	// Prediction overrides the rule of the prediction column.
 	Prediction *Rule `yaml:"prediction"`
+}
+
+// RootCauseConfig bounds the root cause: the tags looked at (those most
+// rows carry, default 3) and the values of each (the largest, default 5).
+type RootCauseConfig struct {
+	MaxTags     int `yaml:"max_tags"`
+	MaxSegments int `yaml:"max_segments"`
 }
 
 // Rule overrides how one feature is judged.
@@ -189,6 +212,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = def.MaxAckPending
 	}
+	switch c.Threshold {
+	case "":
+		c.Threshold = driftreport.ThresholdAuto
+	case driftreport.ThresholdAuto, driftreport.ThresholdEvidently:
+	default:
+		return c, fmt.Errorf("drift config: threshold %q: want %s or %s", c.Threshold, driftreport.ThresholdAuto, driftreport.ThresholdEvidently)
+	}
 	for name, r := range c.Rules.Features {
 		if err := r.check(); err != nil {
 			return c, fmt.Errorf("drift config: rules.features.%s: %w", name, err)
@@ -223,6 +253,11 @@ func (c Config) Options() driftreport.Options {
 		LowConfidence:          c.Confidence.Low,
 		ConfidenceMeanDrop:     c.Confidence.MeanDrop,
 		MinLowShare:            c.Confidence.MinLowShare,
+		Threshold:              c.Threshold,
+		MinReferenceWindows:    c.MinReferenceWindows,
+		FamilyAlpha:            c.FamilyAlpha,
+		RootCauseTags:          c.RootCause.MaxTags,
+		RootCauseSegments:      c.RootCause.MaxSegments,
 	}
 	if len(c.Rules.Features) > 0 {
 		o.Features = make(map[string]driftreport.Rule, len(c.Rules.Features))

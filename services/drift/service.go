@@ -102,7 +102,10 @@ type Service struct {
 
 // modelState is what the service knows of one model.
 type modelState struct {
-	name    string
+	name string
+	// seq carries the sequential detectors across the model's reported
+	// windows (in memory: a restart starts them afresh).
+	seq     driftreport.SequentialState
 	ck      checkpoint // as last stored, plus what closed since
 	handled uint64     // the model's last sequence handled
 
@@ -419,12 +422,15 @@ func (s *Service) close(m *modelState, c *ew.Window[*window]) bool {
 			report.Run = s.env.Runs(m.name, report.Version)
 		}
 		report.Window.Start, report.Window.End = w.start(), w.end()
+		seq := m.seq
+		report.Sequential = seq.Update(&report)
 		if err := s.publish(m.name, w, report); err != nil {
 			s.env.Log.Info("drift: report not stored before shutdown; the window is rebuilt at the next start",
 				zap.String("model", m.name), zap.Error(err))
 			s.stopping = true
 			return false
 		}
+		m.seq = seq
 		s.metrics.reports.WithLabelValues(strconv.FormatBool(report.DatasetDrifted)).Inc()
 		var driftedNames []string
 		for name, fd := range report.Features {
@@ -574,7 +580,7 @@ func (s *Service) build(m *modelState, w *window) (driftreport.Report, func(), s
 		return driftreport.Report{}, learn, skipNoReference
 	}
 	version := w.dominantVersion()
-	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows}
+	cur := &driftreport.Dataset{Features: w.features.Features, Rows: w.rows, Sample: w.features.Sample, Embeddings: w.features.Embeddings}
 	if ref.Prediction != nil || ref.Confidence != nil {
 		out := w.outputs[version]
 		cur.Prediction, cur.Confidence = out.Prediction, out.Confidence
@@ -672,7 +678,7 @@ func (s *Service) reference(m *modelState, w *window) (ref *driftreport.Dataset,
 // view joins features from one dataset with prediction and confidence from
 // another (nil: none).
 func (s *Service) view(features, outputs *driftreport.Dataset, rows int) *driftreport.Dataset {
-	d := &driftreport.Dataset{Features: features.Features, Rows: rows}
+	d := &driftreport.Dataset{Features: features.Features, Rows: rows, Sample: features.Sample, Embeddings: features.Embeddings}
 	if outputs != nil {
 		d.Prediction, d.Confidence = outputs.Prediction, outputs.Confidence
 	}

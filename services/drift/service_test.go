@@ -259,6 +259,24 @@ func TestStableThenShift(t *testing.T) {
 	if last.Sampled {
 		t.Error("a 2,000-event window says it sampled")
 	}
+	// A reference of one window is too small for reference-chunk
+	// thresholds: the Evidently rule judges, and says so. Multivariate
+	// drift and the sequential detectors are in every report, the
+	// detectors counting the model's reported windows.
+	if age.ThresholdSource != driftreport.SourceDefault {
+		t.Errorf("age threshold_source %q, want default", age.ThresholdSource)
+	}
+	for i, r := range got {
+		if r.Multivariate == nil || r.Multivariate.Rows != 2000 {
+			t.Errorf("report %d: multivariate %+v", i, r.Multivariate)
+		}
+		if r.Sequential == nil || r.Sequential.Windows != i+1 || r.Sequential.ConfidenceMean == nil {
+			t.Errorf("report %d: sequential %+v, want windows %d", i, r.Sequential, i+1)
+		}
+	}
+	if last.RootCause == nil || len(last.RootCause.Features) == 0 || last.RootCause.Features[0] != "age" {
+		t.Errorf("root cause %+v, want age first", last.RootCause)
+	}
 }
 
 // A restart in the middle of a window loses nothing: the window is rebuilt

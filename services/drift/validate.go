@@ -69,6 +69,22 @@ func (c Config) Validate() error {
 		add("max_ack_pending: must be positive, or -1 for no limit, got %d", c.MaxAckPending)
 	}
 
+	switch c.Threshold {
+	case "", driftreport.ThresholdAuto, driftreport.ThresholdEvidently:
+	default:
+		add("threshold: %q is not %s or %s", c.Threshold, driftreport.ThresholdAuto, driftreport.ThresholdEvidently)
+	}
+	if c.MinReferenceWindows < 0 {
+		add("min_reference_windows: must not be negative, got %d", c.MinReferenceWindows)
+	}
+	errs = append(errs, probability("family_alpha", c.FamilyAlpha, false)...)
+	if c.RootCause.MaxTags < 0 {
+		add("root_cause.max_tags: must not be negative, got %d", c.RootCause.MaxTags)
+	}
+	if c.RootCause.MaxSegments < 0 {
+		add("root_cause.max_segments: must not be negative, got %d", c.RootCause.MaxSegments)
+	}
+
 	r := c.Rules
 	if r.SmallReference < 0 {
 		add("rules.small_reference: must not be negative, got %d", r.SmallReference)

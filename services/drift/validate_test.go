@@ -28,5 +28,8 @@ func TestValidate(t *testing.T) {
 		{Set: func(c *Config) { c.Rules.Features = map[string]Rule{"age": {Method: "chi2", Threshold: 2}} }, Want: "rules.features.age.threshold: must be in (0, 1)"},
 		{Set: func(c *Config) { c.Rules.Prediction = &Rule{Method: "anova"} }, Want: `rules.prediction.method: "anova" is not`},
 		{Set: func(c *Config) { c.Confidence.MinLowShare = 1.1 }, Want: "confidence.min_low_share: must be in (0, 1]"},
+		{Set: func(c *Config) { c.Threshold = "nannyml" }, Want: `threshold: "nannyml" is not auto or evidently`},
+		{Set: func(c *Config) { c.FamilyAlpha = 1 }, Want: "family_alpha: must be in (0, 1)"},
+		{Set: func(c *Config) { c.RootCause.MaxTags = -1 }, Want: "root_cause.max_tags: must not be negative"},
 	})
 }

@@ -49,7 +49,8 @@ func newWindow(seq uint64, stored time.Time, sample driftreport.SampleOptions) *
 
 // add adds one event.
 func (w *window) add(seq uint64, p *event.Prediction) {
-	w.adder.AddFeatures(w.features, p.GetFeatures())
+	w.adder.AddRow(w.features, p.GetFeatures(), p.GetTags())
+	dataset.AddEmbeddings(w.features, p.GetEmbeddings())
 	v := p.GetVersion()
 	out, ok := w.outputs[v]
 	if !ok {
@@ -147,6 +148,10 @@ func merge(sample driftreport.SampleOptions, ds []*driftreport.Dataset) *driftre
 			continue
 		}
 		out.Rows += d.Rows
+		out.Sample.Merge(d.Sample)
+		for name, e := range d.Embeddings {
+			out.Embedding(name).Merge(e)
+		}
 		for name, c := range d.Features {
 			mergeColumn(out.Column(name), c)
 		}

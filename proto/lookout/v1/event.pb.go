@@ -157,11 +157,13 @@ type Prediction struct {
 	TsUnixNano *int64            `protobuf:"varint,6,opt,name=ts_unix_nano,json=tsUnixNano,proto3,oneof" json:"ts_unix_nano,omitempty"`
 	Features   map[string]*Value `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// A number (score, regression) or a string (class label).
-	Prediction    *Value             `protobuf:"bytes,8,opt,name=prediction,proto3" json:"prediction,omitempty"`
-	Confidence    *float64           `protobuf:"fixed64,9,opt,name=confidence,proto3,oneof" json:"confidence,omitempty"`
-	Scores        map[string]float64 `protobuf:"bytes,10,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	LatencyMs     *float64           `protobuf:"fixed64,11,opt,name=latency_ms,json=latencyMs,proto3,oneof" json:"latency_ms,omitempty"`
-	Tags          map[string]string  `protobuf:"bytes,12,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Prediction *Value             `protobuf:"bytes,8,opt,name=prediction,proto3" json:"prediction,omitempty"`
+	Confidence *float64           `protobuf:"fixed64,9,opt,name=confidence,proto3,oneof" json:"confidence,omitempty"`
+	Scores     map[string]float64 `protobuf:"bytes,10,rep,name=scores,proto3" json:"scores,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	LatencyMs  *float64           `protobuf:"fixed64,11,opt,name=latency_ms,json=latencyMs,proto3,oneof" json:"latency_ms,omitempty"`
+	Tags       map[string]string  `protobuf:"bytes,12,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Name → vector (the contract's `embeddings`): drift compares them.
+	Embeddings    map[string]*Embedding `protobuf:"bytes,13,rep,name=embeddings,proto3" json:"embeddings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +282,58 @@ func (x *Prediction) GetTags() map[string]string {
 	return nil
 }
 
+func (x *Prediction) GetEmbeddings() map[string]*Embedding {
+	if x != nil {
+		return x.Embeddings
+	}
+	return nil
+}
+
+// Embedding is one embedding vector of a prediction.
+type Embedding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []float64              `protobuf:"fixed64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embedding) Reset() {
+	*x = Embedding{}
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embedding) ProtoMessage() {}
+
+func (x *Embedding) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
+func (*Embedding) Descriptor() ([]byte, []int) {
+	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Embedding) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // Feedback is a ground-truth label or a "was this helpful?" answer for an
 // earlier prediction, published on lookout.feedback.<model>.
 type Feedback struct {
@@ -300,7 +354,7 @@ type Feedback struct {
 
 func (x *Feedback) Reset() {
 	*x = Feedback{}
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[2]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +366,7 @@ func (x *Feedback) String() string {
 func (*Feedback) ProtoMessage() {}
 
 func (x *Feedback) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[2]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +379,7 @@ func (x *Feedback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Feedback.ProtoReflect.Descriptor instead.
 func (*Feedback) Descriptor() ([]byte, []int) {
-	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Feedback) GetId() string {
@@ -394,7 +448,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[3]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +460,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[3]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +473,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Rejection) GetModel() string {
@@ -493,7 +547,7 @@ type Reason struct {
 
 func (x *Reason) Reset() {
 	*x = Reason{}
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[4]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +559,7 @@ func (x *Reason) String() string {
 func (*Reason) ProtoMessage() {}
 
 func (x *Reason) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_lookout_v1_event_proto_msgTypes[4]
+	mi := &file_proto_lookout_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +572,7 @@ func (x *Reason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reason.ProtoReflect.Descriptor instead.
 func (*Reason) Descriptor() ([]byte, []int) {
-	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_proto_lookout_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Reason) GetField() string {
@@ -553,7 +607,7 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"\x06number\x18\x02 \x01(\x01H\x00R\x06number\x12\x14\n" +
 	"\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x14\n" +
 	"\x04flag\x18\x04 \x01(\bH\x00R\x04flagB\x06\n" +
-	"\x04kind\"\xc9\x05\n" +
+	"\x04kind\"\xe7\x06\n" +
 	"\n" +
 	"Prediction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -575,7 +629,10 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	" \x03(\v2\".lookout.v1.Prediction.ScoresEntryR\x06scores\x12\"\n" +
 	"\n" +
 	"latency_ms\x18\v \x01(\x01H\x02R\tlatencyMs\x88\x01\x01\x124\n" +
-	"\x04tags\x18\f \x03(\v2 .lookout.v1.Prediction.TagsEntryR\x04tags\x1aN\n" +
+	"\x04tags\x18\f \x03(\v2 .lookout.v1.Prediction.TagsEntryR\x04tags\x12F\n" +
+	"\n" +
+	"embeddings\x18\r \x03(\v2&.lookout.v1.Prediction.EmbeddingsEntryR\n" +
+	"embeddings\x1aN\n" +
 	"\rFeaturesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12'\n" +
 	"\x05value\x18\x02 \x01(\v2\x11.lookout.v1.ValueR\x05value:\x028\x01\x1a9\n" +
@@ -584,10 +641,15 @@ const file_proto_lookout_v1_event_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aT\n" +
+	"\x0fEmbeddingsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.lookout.v1.EmbeddingR\x05value:\x028\x01B\x0f\n" +
 	"\r_ts_unix_nanoB\r\n" +
 	"\v_confidenceB\r\n" +
-	"\v_latency_ms\"\xdb\x01\n" +
+	"\v_latency_ms\"#\n" +
+	"\tEmbedding\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\"\xdb\x01\n" +
 	"\bFeedback\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12'\n" +
@@ -626,30 +688,34 @@ func file_proto_lookout_v1_event_proto_rawDescGZIP() []byte {
 	return file_proto_lookout_v1_event_proto_rawDescData
 }
 
-var file_proto_lookout_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_proto_lookout_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proto_lookout_v1_event_proto_goTypes = []any{
 	(*Value)(nil),      // 0: lookout.v1.Value
 	(*Prediction)(nil), // 1: lookout.v1.Prediction
-	(*Feedback)(nil),   // 2: lookout.v1.Feedback
-	(*Rejection)(nil),  // 3: lookout.v1.Rejection
-	(*Reason)(nil),     // 4: lookout.v1.Reason
-	nil,                // 5: lookout.v1.Prediction.FeaturesEntry
-	nil,                // 6: lookout.v1.Prediction.ScoresEntry
-	nil,                // 7: lookout.v1.Prediction.TagsEntry
+	(*Embedding)(nil),  // 2: lookout.v1.Embedding
+	(*Feedback)(nil),   // 3: lookout.v1.Feedback
+	(*Rejection)(nil),  // 4: lookout.v1.Rejection
+	(*Reason)(nil),     // 5: lookout.v1.Reason
+	nil,                // 6: lookout.v1.Prediction.FeaturesEntry
+	nil,                // 7: lookout.v1.Prediction.ScoresEntry
+	nil,                // 8: lookout.v1.Prediction.TagsEntry
+	nil,                // 9: lookout.v1.Prediction.EmbeddingsEntry
 }
 var file_proto_lookout_v1_event_proto_depIdxs = []int32{
-	5, // 0: lookout.v1.Prediction.features:type_name -> lookout.v1.Prediction.FeaturesEntry
+	6, // 0: lookout.v1.Prediction.features:type_name -> lookout.v1.Prediction.FeaturesEntry
 	0, // 1: lookout.v1.Prediction.prediction:type_name -> lookout.v1.Value
-	6, // 2: lookout.v1.Prediction.scores:type_name -> lookout.v1.Prediction.ScoresEntry
-	7, // 3: lookout.v1.Prediction.tags:type_name -> lookout.v1.Prediction.TagsEntry
-	0, // 4: lookout.v1.Feedback.label:type_name -> lookout.v1.Value
-	4, // 5: lookout.v1.Rejection.reasons:type_name -> lookout.v1.Reason
-	0, // 6: lookout.v1.Prediction.FeaturesEntry.value:type_name -> lookout.v1.Value
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	7, // 2: lookout.v1.Prediction.scores:type_name -> lookout.v1.Prediction.ScoresEntry
+	8, // 3: lookout.v1.Prediction.tags:type_name -> lookout.v1.Prediction.TagsEntry
+	9, // 4: lookout.v1.Prediction.embeddings:type_name -> lookout.v1.Prediction.EmbeddingsEntry
+	0, // 5: lookout.v1.Feedback.label:type_name -> lookout.v1.Value
+	5, // 6: lookout.v1.Rejection.reasons:type_name -> lookout.v1.Reason
+	0, // 7: lookout.v1.Prediction.FeaturesEntry.value:type_name -> lookout.v1.Value
+	2, // 8: lookout.v1.Prediction.EmbeddingsEntry.value:type_name -> lookout.v1.Embedding
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_proto_lookout_v1_event_proto_init() }
@@ -664,14 +730,14 @@ func file_proto_lookout_v1_event_proto_init() {
 		(*Value_Flag)(nil),
 	}
 	file_proto_lookout_v1_event_proto_msgTypes[1].OneofWrappers = []any{}
-	file_proto_lookout_v1_event_proto_msgTypes[2].OneofWrappers = []any{}
+	file_proto_lookout_v1_event_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_lookout_v1_event_proto_rawDesc), len(file_proto_lookout_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
