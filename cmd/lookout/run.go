@@ -168,7 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 		streamOpts.Retention = m.Config.NATS.Retention
 	}
 	streamOpts.Replicas = m.Config.NATS.Replicas
-	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
+	setupCtx, cancelSetup := context.WithTimeout(ctx, natsbus.SetupTimeout)
 	err = natsbus.EnsureStreams(setupCtx, js, subjects, streamOpts)
 	cancelSetup()
 	if err != nil {

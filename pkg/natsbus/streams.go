@@ -82,10 +82,14 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 // configuration. It is safe to call from several processes at once.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, subjects Subjects, opts StreamOptions) error {
 	for _, cfg := range subjects.StreamConfigs(opts) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := Retry(ctx, nil, "stream "+cfg.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				continue
+				return nil
 			}
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -97,12 +101,23 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, subjects Subject
 // nats.replicas), so that the buckets services create beside them are as
 // durable. It returns 1 when the stream cannot be read.
 func Replicas(ctx context.Context, js jetstream.JetStream, subjects Subjects) int {
-	stream, err := js.Stream(ctx, subjects.StreamName(StreamPredictions))
+	r, err := StreamReplicas(ctx, js, subjects)
 	if err != nil {
 		return 1
 	}
-	if r := stream.CachedInfo().Config.Replicas; r > 1 {
-		return r
+	return r
+}
+
+// StreamReplicas is Replicas with its error: in a cluster a bucket made
+// while the stream cannot be read (a leader election) must not silently
+// get one replica. A missing stream is 1 replica, not an error.
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, subjects Subjects) (int, error) {
+	stream, err := js.Stream(ctx, subjects.StreamName(StreamPredictions))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 1, nil
 	}
-	return 1
+	if err != nil {
+		return 0, fmt.Errorf("replicas: %w", err)
+	}
+	return max(1, stream.CachedInfo().Config.Replicas), nil
 }

@@ -57,13 +57,21 @@ func (s *Singleton) Run(ctx context.Context) error {
 		ttl = DefaultLeaseTTL
 	}
 	bucket := s.Env.Subjects.StreamName(LeadersRole)
-	kv, err := s.Env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "lookout: leases of singleton services",
-		TTL:         ttl,
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, s.Env.JS, s.Env.Subjects),
+	var kv jetstream.KeyValue
+	err := natsbus.Retry(ctx, s.Env.Log, "kv "+bucket, func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, s.Env.JS, s.Env.Subjects)
+		if err != nil {
+			return err
+		}
+		kv, err = s.Env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "lookout: leases of singleton services",
+			TTL:         ttl,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -47,11 +47,19 @@ type References struct {
 // OpenReferences opens the references bucket, creating it when missing.
 func OpenReferences(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects) (*References, error) {
 	name := subjects.StreamName(ReferencesRole)
-	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      name,
-		Description: "lookout drift references: pinned and learned reference samples",
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, js, subjects),
+	var obs jetstream.ObjectStore
+	err := natsbus.Retry(ctx, nil, "object store "+name, func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, js, subjects)
+		if err != nil {
+			return err
+		}
+		obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      name,
+			Description: "lookout drift references: pinned and learned reference samples",
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("references bucket %s: %w", name, err)

@@ -171,9 +171,16 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("drift: %w", err)
 	}
 	stateName := s.env.Subjects.StreamName(StateRole)
-	s.state, err = s.env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: stateName, Description: "lookout drift: each model's window checkpoint",
-		History: 1, Storage: jetstream.FileStorage, Replicas: natsbus.Replicas(ctx, s.env.JS, s.env.Subjects),
+	err = natsbus.Retry(ctx, s.env.Log, "kv "+stateName, func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, s.env.JS, s.env.Subjects)
+		if err != nil {
+			return err
+		}
+		s.state, err = s.env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: stateName, Description: "lookout drift: each model's window checkpoint",
+			History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+		})
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
