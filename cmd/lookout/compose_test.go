@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -13,19 +16,51 @@ import (
 // deploy/composecheck, a module of its own so that its dependencies stay
 // out of this one.
 func TestComposeFileHasEveryComponent(t *testing.T) {
-	data, err := os.ReadFile("../../docker-compose.yml")
+	for _, path := range []string{"../../docker-compose.yml", "../../deploy/cluster/docker-compose.yml"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var file struct {
+			Services map[string]yaml.Node `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(data, &file); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for _, name := range componentNames() {
+			if _, ok := file.Services[name]; !ok {
+				t.Errorf("component %q has no service in %s", name, path)
+			}
+		}
+	}
+}
+
+// TestClusterDeploymentConfigs checks deploy/cluster: each node's
+// configuration is valid for the nats-server of go.mod (its own -t check)
+// and routes to all three nodes, and Lookout's configuration loads with
+// three replicas.
+func TestClusterDeploymentConfigs(t *testing.T) {
+	bin := natsServerBinary(t)
+	for i := 1; i <= 3; i++ {
+		path := fmt.Sprintf("../../deploy/cluster/nats-%d.conf", i)
+		if out, err := exec.Command(bin, "-t", "-c", path).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", path, err, out)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 1; j <= 3; j++ {
+			if route := fmt.Sprintf("nats-route://nats-%d:6222", j); !strings.Contains(string(data), route) {
+				t.Errorf("%s lacks route %s", path, route)
+			}
+		}
+	}
+	cfg, err := loadConfig("../../deploy/cluster/lookout.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file struct {
-		Services map[string]yaml.Node `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(data, &file); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
-	}
-	for _, name := range componentNames() {
-		if _, ok := file.Services[name]; !ok {
-			t.Errorf("component %q has no service in docker-compose.yml", name)
-		}
+	if cfg.NATS.Replicas != 3 {
+		t.Errorf("deploy/cluster/lookout.yaml: nats.replicas %d, want 3", cfg.NATS.Replicas)
 	}
 }
