@@ -40,6 +40,10 @@ type NATSConfig struct {
 	Retention time.Duration `yaml:"retention"`
 	// Replicas of each stream in a cluster.
 	Replicas int `yaml:"replicas"`
+	// Partitions the models are cut into for drift, so that drift
+	// processes share them (1: one process does all). Every process of
+	// a deployment must use the same number.
+	Partitions int `yaml:"partitions"`
 }
 
 // natsSection is the top-level key of NATSConfig.
@@ -48,7 +52,7 @@ const natsSection = "nats"
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
 	cfg := Config{
-		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1},
+		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1, Partitions: 1},
 		sections: make(map[string]service.Config, len(components)),
 	}
 	for _, c := range components {
@@ -202,6 +206,9 @@ func (n NATSConfig) Validate() error {
 	}
 	if n.Replicas < 1 || n.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas: must be 1 to 5, got %d", n.Replicas))
+	}
+	if n.Partitions < 1 || n.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions: must be 1 to 1024, got %d", n.Partitions))
 	}
 	return errors.Join(errs...)
 }

@@ -168,6 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 		streamOpts.Retention = m.Config.NATS.Retention
 	}
 	streamOpts.Replicas = m.Config.NATS.Replicas
+	streamOpts.Partitions = m.Config.NATS.Partitions
 	setupCtx, cancelSetup := context.WithTimeout(ctx, natsbus.SetupTimeout)
 	err = natsbus.EnsureStreams(setupCtx, js, subjects, streamOpts)
 	cancelSetup()
@@ -201,8 +202,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}, func() float64 { hits, _ := stored.Counts(); return float64(hits) }))
 	env := service.Env{
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
-		Stored:  stored,
-		DataDir: m.Options.dataDir,
+		Stored:     stored,
+		DataDir:    m.Options.dataDir,
+		Partitions: m.Config.NATS.Partitions,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

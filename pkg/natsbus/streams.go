@@ -29,6 +29,9 @@ type StreamOptions struct {
 	Duplicates time.Duration
 	// Replicas for clustered deployments; 0 or 1 on a single server.
 	Replicas int
+	// Partitions: above 1, the partitions stream is made too (see
+	// PartitionsConfig).
+	Partitions int
 }
 
 // DefaultStreamOptions returns options for a single server.
@@ -68,7 +71,7 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 	// stored in another stream.
 	ingest.Retention = jetstream.WorkQueuePolicy
 	feedback := limits(StreamFeedback, "feedback and ground-truth labels from clients", KindFeedback)
-	return []jetstream.StreamConfig{
+	configs := []jetstream.StreamConfig{
 		ingest,
 		feedback,
 		limits(StreamPredictions, "validated, normalised predictions", KindPredictions),
@@ -76,6 +79,10 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 		limits(StreamReports, "drift, canary and performance reports", KindDrift, KindCanary, KindPerformance),
 		limits(StreamAlerts, "alert events, firing and resolved", KindAlerts),
 	}
+	if opts.Partitions > 1 {
+		configs = append(configs, s.PartitionsConfig(opts))
+	}
+	return configs
 }
 
 // EnsureStreams creates Lookout's streams, or updates them to the current

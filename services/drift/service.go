@@ -67,6 +67,10 @@ const StateRole = "DRIFT_STATE"
 // window's first and last events, "first-last".
 const HeaderWindowSeq = "Lookout-Window-Seq"
 
+// HeaderProcess is set on each report: the process that made it (host and
+// data folder, as in its leases), so that who owns a model can be seen.
+const HeaderProcess = "Lookout-Process"
+
 // maxAckBatch is the most predictions read before they are acknowledged
 // (they are also acknowledged on every tick, at most a second apart).
 const maxAckBatch = 256
@@ -196,17 +200,26 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("drift: state bucket %s: %w", stateName, err)
 	}
 	var startSeq uint64
+	// Partitioned, the service reads its partition of the partitions
+	// stream (its own sequences: checkpoints and report ids are of it).
+	stream, name, filter, health := s.env.Subjects.StreamName(natsbus.StreamPredictions), ConsumerName,
+		s.env.Subjects.All(natsbus.KindPredictions), "drift"
+	if s.env.Partitioned() {
+		stream, filter = s.env.Subjects.StreamName(natsbus.StreamPartitions), s.env.Subjects.Partitioned(s.env.Partition)
+		name = fmt.Sprintf("%s-p%d", ConsumerName, s.env.Partition)
+		health = fmt.Sprintf("drift.p%d", s.env.Partition)
+	}
 	consumer := &natsbus.Durable{
 		JS:     s.env.JS,
-		Stream: s.env.Subjects.StreamName(natsbus.StreamPredictions),
+		Stream: stream,
 		Config: jetstream.ConsumerConfig{
-			Durable:       ConsumerName,
+			Durable:       name,
 			Description:   "lookout drift: windows of predictions",
 			AckPolicy:     jetstream.AckAllPolicy,
 			AckWait:       s.cfg.AckWait,
 			MaxAckPending: s.cfg.MaxAckPending,
 			MaxDeliver:    -1,
-			FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
+			FilterSubject: filter,
 		},
 		// A singleton: the consumer starts right after its ack floor, or
 		// earlier at resume (the first event of the oldest open window),
@@ -231,11 +244,11 @@ func (s *Service) Run(ctx context.Context) error {
 			return floor, nil
 		},
 		Log:    s.env.Log,
-		Health: s.env.Health.Reporter("drift"),
+		Health: s.env.Health.Reporter(health),
 	}
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Consume(ctx, s.handle) }()
-	s.env.Log.Info("drift started", zap.String("consumer", ConsumerName),
+	s.env.Log.Info("drift started", zap.String("consumer", name),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_events", s.cfg.WindowEvents),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.String("reference", s.cfg.Reference), zap.Int("sample_cap", s.cfg.SampleCap))
@@ -276,6 +289,9 @@ func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
 	}
 	var resume uint64
 	for _, name := range names {
+		if s.env.Partitioned() && natsbus.PartitionOf(name, s.env.Partitions) != s.env.Partition {
+			continue // another partition's model
+		}
 		e, err := s.state.Get(ctx, name)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
@@ -319,7 +335,13 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.unacked++
 	defer s.ack(false)
 
-	p, reasons := s.env.Stored.Decode(seq, msg.Data(), s.env.Subjects.Model(msg.Subject()), msg.Headers().Get("Content-Type"), meta.Timestamp)
+	stored, model := s.env.Stored, s.env.Subjects.Model(msg.Subject())
+	if s.env.Partitioned() {
+		// Sequences of the partitions stream: not the predictions
+		// stream's that the process's shared decodes are keyed by.
+		stored, model = nil, s.env.Subjects.PartitionedModel(msg.Subject())
+	}
+	p, reasons := stored.Decode(seq, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 	if len(reasons) > 0 {
 		s.metrics.skipped.WithLabelValues("invalid").Inc()
 		s.env.Log.Warn("drift: skipping an invalid prediction", zap.String("subject", msg.Subject()),
@@ -547,6 +569,7 @@ func (s *Service) publish(model string, w *window, r driftreport.Report) error {
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
 	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("drift-%s-%d-%d", model, w.firstSeq, w.firstStored.UnixNano()))
 	out.Header.Set(HeaderWindowSeq, fmt.Sprintf("%d-%d", w.firstSeq, w.lastSeq))
+	out.Header.Set(HeaderProcess, service.LeaseHolder(s.env.DataDir))
 	return natsbus.PublishUntilStored(s.ctx, s.env.JS, out, func(err error) {
 		s.env.Log.Warn("drift: report not stored, retrying", zap.String("model", model), zap.Error(err))
 	})
@@ -766,7 +789,22 @@ type metrics struct {
 	late        prometheus.Counter
 }
 
+// sharedMetrics holds the metrics of each registry: the services of a
+// process's partitions count into the same ones.
+var sharedMetrics sync.Map // prometheus.Registerer -> *metrics
+
 func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return makeMetrics(nil)
+	}
+	if m, ok := sharedMetrics.Load(reg); ok {
+		return m.(*metrics)
+	}
+	m, _ := sharedMetrics.LoadOrStore(reg, makeMetrics(reg))
+	return m.(*metrics)
+}
+
+func makeMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		events: f.NewCounter(prometheus.CounterOpts{
