@@ -74,7 +74,10 @@ type natsCluster struct {
 
 // startNATSCluster starts three clustered nats-server processes with
 // JetStream and waits until the cluster has a meta leader.
-func startNATSCluster(t *testing.T) *natsCluster {
+func startNATSCluster(t *testing.T) *natsCluster { return startNATSClusterTB(t) }
+
+// startNATSClusterTB is startNATSCluster for tests and benchmarks.
+func startNATSClusterTB(t testing.TB) *natsCluster {
 	t.Helper()
 	bin := natsServerBinary(t)
 	dir := t.TempDir()
@@ -164,7 +167,7 @@ func (c *natsCluster) URLs() string {
 
 // waitReady waits until every running node answers and JetStream has a
 // meta leader.
-func (c *natsCluster) waitReady(t *testing.T) {
+func (c *natsCluster) waitReady(t testing.TB) {
 	t.Helper()
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		for _, n := range c.nodes {

@@ -61,7 +61,16 @@ func (p *Partitioned) Run(ctx context.Context) error {
 	sh := &share{partitions: p.Env.Partitions}
 	sh.members.Store(1)
 	member := "members." + p.Name + "." + nuid.Next()
-	go p.register(runCtx, kv, member, ttl, sh)
+	// Register, then wait a counting round before taking leases: processes
+	// started together (a compose file's) then share the partitions from
+	// the start, instead of one taking all and handing half over.
+	settled := make(chan struct{})
+	go p.register(runCtx, kv, member, ttl, sh, settled)
+	select {
+	case <-settled:
+	case <-ctx.Done():
+		return nil
+	}
 
 	var (
 		wg       sync.WaitGroup
@@ -94,10 +103,10 @@ func (p *Partitioned) Run(ctx context.Context) error {
 
 // register keeps this process's registration alive and counts the live
 // processes of the service.
-func (p *Partitioned) register(ctx context.Context, kv jetstream.KeyValue, member string, ttl time.Duration, sh *share) {
+func (p *Partitioned) register(ctx context.Context, kv jetstream.KeyValue, member string, ttl time.Duration, sh *share, settled chan<- struct{}) {
 	prefix := "members." + p.Name + "."
 	put := time.Time{}
-	for ctx.Err() == nil {
+	for round := 0; ctx.Err() == nil; round++ {
 		if time.Since(put) >= ttl/3 {
 			putCtx, cancel := context.WithTimeout(ctx, ttl/3)
 			if _, err := kv.Put(putCtx, member, []byte(p.Holder)); err == nil {
@@ -121,6 +130,9 @@ func (p *Partitioned) register(ctx context.Context, kv jetstream.KeyValue, membe
 				p.Env.Log.Info("processes of the service changed", zap.Int64("processes", max(n, 1)),
 					zap.Int("partitions", p.Env.Partitions), zap.Int("share", sh.fair()))
 			}
+		}
+		if round == 1 {
+			close(settled)
 		}
 		sleep(ctx, ttl/5)
 	}
