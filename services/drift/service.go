@@ -39,6 +39,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,6 +278,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// partitionedKey prefixes the checkpoints of partitioned drift (a model
+// name has no dot): their sequences are of the partitions stream, not of
+// the predictions stream, so the two never read each other's.
+const partitionedKey = "p."
+
+// stateKey is the key of a model's checkpoint.
+func (s *Service) stateKey(model string) string {
+	if s.env.Partitioned() {
+		return partitionedKey + model
+	}
+	return model
+}
+
 // loadCheckpoints reads every model's checkpoint and returns the lowest
 // first sequence of an open window (0: none open).
 func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
@@ -288,11 +302,13 @@ func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var resume uint64
-	for _, name := range names {
-		if s.env.Partitioned() && natsbus.PartitionOf(name, s.env.Partitions) != s.env.Partition {
-			continue // another partition's model
+	for _, key := range names {
+		name, partitioned := strings.CutPrefix(key, partitionedKey)
+		if partitioned != s.env.Partitioned() ||
+			(partitioned && natsbus.PartitionOf(name, s.env.Partitions) != s.env.Partition) {
+			continue // of the other stream, or another partition's model
 		}
-		e, err := s.state.Get(ctx, name)
+		e, err := s.state.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -549,7 +565,7 @@ func (s *Service) storeCheckpoint(m *modelState) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 	defer cancel()
-	if _, err := s.state.Put(ctx, m.name, data); err != nil {
+	if _, err := s.state.Put(ctx, s.stateKey(m.name), data); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	m.ck = ck
