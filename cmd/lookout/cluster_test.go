@@ -417,6 +417,15 @@ alert:
 			resp.Body.Close()
 			t.Logf("healthz: %s", body)
 		}
+		if resp, err := http.Get("http://" + lk.HTTPAddr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, "lookout_drift_") || strings.HasPrefix(line, "lookout_ingest_") {
+					t.Logf("metric %s", line)
+				}
+			}
+		}
 	})
 	// Drift: every window after the first is reported once (the first is
 	// the reference), the shifted one drifted.

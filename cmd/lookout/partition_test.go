@@ -205,9 +205,9 @@ drift:
 		}
 		return nil
 	})
-	all := waitReports(models * 4)
+	waitReports(models * 4)
 	time.Sleep(3 * time.Second) // a quiet period: nothing more may arrive
-	all, err = reports()
+	all, err := reports()
 	if err != nil {
 		t.Fatal(err)
 	}
