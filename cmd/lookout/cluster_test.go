@@ -268,6 +268,28 @@ alert:
 	lk := startLookout(t, data, "--nats", cluster.URLs(), "--config", cfg)
 	logOnFailure(t, lk)
 
+	// Publish once every service's consumer exists: alert's reads only
+	// reports stored after its first start (DeliverNew), and on a loaded
+	// cluster its lease bucket can take seconds to make.
+	natstest.WaitFor(t, 2*time.Minute, func() error {
+		resp, err := http.Get("http://" + lk.HTTPAddr + "/healthz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var h struct {
+			Consumers map[string]string `json:"consumers"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			return err
+		}
+		for _, c := range []string{"ingest", "archive", "drift", "alert/alert-reports", "alert/alert-sink-webhook"} {
+			if h.Consumers[c] != "ok" {
+				return fmt.Errorf("consumer %s: %q", c, h.Consumers[c])
+			}
+		}
+		return nil
+	})
 	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,9 @@ type Service struct {
 	pending  uint64 // NumPending of the last message: 0 when caught up
 	replayTo uint64 // the last sequence the previous process was delivered
 	stopping bool   // a report could not be stored: acknowledge nothing more
+	lastCons uint64 // consumer sequence of the last delivery
+	resync   bool   // a delivery went missing: ignore all until the consumer is recreated
+	consumer *natsbus.Durable
 	ctx      context.Context
 	now      func() time.Time
 }
@@ -229,11 +232,13 @@ func (s *Service) Run(ctx context.Context) error {
 		// beginning, and the checkpoints skip what was reported.
 		Owned: true,
 		Floor: func(_ context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error) {
+			s.mu.Lock()
 			if old != nil {
-				s.mu.Lock()
 				s.replayTo = max(s.replayTo, old.Delivered.Stream)
-				s.mu.Unlock()
 			}
+			// A new consumer numbers its deliveries from 1.
+			s.resync, s.lastCons = false, 0
+			s.mu.Unlock()
 			if floor > 0 && resume > 0 && resume <= floor {
 				floor = resume - 1
 			}
@@ -247,6 +252,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Log:    s.env.Log,
 		Health: s.env.Health.Reporter(health),
 	}
+	s.consumer = consumer
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Consume(ctx, s.handle) }()
 	s.env.Log.Info("drift started", zap.String("consumer", name),
@@ -341,6 +347,21 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seq := meta.Sequence.Stream
+	if s.resync {
+		return
+	}
+	if cons := meta.Sequence.Consumer; s.lastCons > 0 && cons > s.lastCons+1 && seq > s.lastSeq {
+		// A delivery went missing (a node died with it in flight; the new
+		// leader numbers on). Acknowledging (AckAll) past it would lose it
+		// for good: read again from the acknowledgement floor, where the
+		// messages already handled are skipped by their sequence.
+		s.env.Log.Warn("drift: a delivery went missing; reading again from the acknowledgement floor",
+			zap.Uint64("consumer_seq", cons), zap.Uint64("last_consumer_seq", s.lastCons), zap.Uint64("seq", seq))
+		s.resync = true
+		s.consumer.Restart()
+		return
+	}
+	s.lastCons = meta.Sequence.Consumer
 	s.pending = meta.NumPending
 	if seq <= s.lastSeq {
 		// Delivered again after AckWait: handled already.
