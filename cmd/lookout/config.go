@@ -55,6 +55,10 @@ type NATSConfig struct {
 	Users []natsbus.User `yaml:"users"`
 	// TLS of the embedded server's client port.
 	TLS natsbus.TLS `yaml:"tls"`
+	// Partitions the models are cut into for drift, so that drift
+	// processes share them (1: one process does all). Every process of
+	// a deployment must use the same number.
+	Partitions int `yaml:"partitions"`
 }
 
 // WandbConfig is the YAML section `wandb`: the secret of the W&B Registry
@@ -98,7 +102,7 @@ func (cfg *Config) ownSections() []ownSection {
 // defaultConfig returns the configuration used when no file is given.
 func defaultConfig() Config {
 	cfg := Config{
-		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1},
+		NATS:     NATSConfig{Prefix: "lookout", Retention: 7 * 24 * time.Hour, Replicas: 1, Partitions: 1},
 		OTLP:     httpingest.DefaultConfig(),
 		sections: make(map[string]service.Config, len(components)),
 	}
@@ -272,6 +276,9 @@ func (n NATSConfig) Validate() error {
 	}
 	if err := natsbus.ValidateTLS(n.TLS, "tls"); err != nil {
 		errs = append(errs, err)
+	}
+	if n.Partitions < 1 || n.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions: must be 1 to 1024, got %d", n.Partitions))
 	}
 	return errors.Join(errs...)
 }

@@ -23,7 +23,7 @@ import (
 
 // freePort returns a loopback port nobody listens on (for the embedded
 // NATS server, whose URL the test needs before Run prints it).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -200,7 +200,8 @@ func (m *Main) Run(ctx context.Context) error {
 		streamOpts.Retention = m.Config.NATS.Retention
 	}
 	streamOpts.Replicas = m.Config.NATS.Replicas
-	setupCtx, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
+	streamOpts.Partitions = m.Config.NATS.Partitions
+	setupCtx, cancelSetup := context.WithTimeout(ctx, natsbus.SetupTimeout)
 	err = natsbus.EnsureStreams(setupCtx, js, subjects, streamOpts)
 	var versionsKV jetstream.KeyValue
 	if err == nil {
@@ -243,9 +244,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}, func() float64 { hits, _ := stored.Counts(); return float64(hits) }))
 	env := service.Env{
 		NC: nc, JS: js, Subjects: subjects, Log: m.Log, Metrics: m.registry, Health: m.health,
-		Stored:  stored,
-		DataDir: m.Options.dataDir,
-		Runs:    runs.Run,
+		Stored:     stored,
+		DataDir:    m.Options.dataDir,
+		Runs:       runs.Run,
+		Partitions: m.Config.NATS.Partitions,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

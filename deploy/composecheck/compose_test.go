@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -100,5 +101,61 @@ func TestMonitoringProfileMountsExist(t *testing.T) {
 				t.Errorf("%s mounts %s: %v", name, v.Source, err)
 			}
 		}
+	}
+}
+
+// TestClusterComposeFile loads deploy/cluster/docker-compose.yml with the
+// Compose loader: three NATS nodes, each with its own configuration and
+// data volume, and every Lookout service runs `lookout run --only <its
+// name>` against all three nodes with the cluster's lookout.yaml, built
+// from deploy/Dockerfile.
+func TestClusterComposeFile(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	dir := filepath.Join(root, "deploy", "cluster")
+	content, err := os.ReadFile(filepath.Join(dir, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  dir,
+		ConfigFiles: []types.ConfigFile{{Filename: "docker-compose.yml", Content: content}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("lookout-cluster", true) })
+	if err != nil {
+		t.Fatalf("deploy/cluster/docker-compose.yml does not load: %v", err)
+	}
+	const urls = "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
+	nodes := 0
+	for name, svc := range project.Services {
+		if strings.HasPrefix(name, "nats-") {
+			nodes++
+			conf := false
+			for _, v := range svc.Volumes {
+				if v.Target == "/etc/nats/nats.conf" && filepath.Base(v.Source) == name+".conf" {
+					conf = true
+				}
+			}
+			if !conf {
+				t.Errorf("node %q does not mount %s.conf", name, name)
+			}
+			continue
+		}
+		cmd := []string(svc.Command)
+		i := slices.Index(cmd, "--only")
+		if len(cmd) == 0 || cmd[0] != "run" || i < 0 || i+1 >= len(cmd) || cmd[i+1] != name || !slices.Contains(cmd, urls) {
+			t.Errorf("service %q runs %v, want lookout run --nats %s --only %s", name, cmd, urls, name)
+		}
+		if !slices.Contains(cmd, "/etc/lookout/lookout.yaml") {
+			t.Errorf("service %q does not read the cluster's lookout.yaml", name)
+		}
+		if svc.Build == nil || svc.Build.Dockerfile != "deploy/Dockerfile" || svc.Build.Context != root {
+			t.Errorf("service %q is not built from deploy/Dockerfile at the repository root: %+v", name, svc.Build)
+		}
+		if len(svc.DependsOn) != 3 {
+			t.Errorf("service %q waits for %d nodes, want 3", name, len(svc.DependsOn))
+		}
+	}
+	if nodes != 3 {
+		t.Errorf("%d NATS nodes, want 3", nodes)
 	}
 }

@@ -61,8 +61,30 @@ type Durable struct {
 	// checked; 0 means 2 s.
 	CheckEvery time.Duration
 
-	mu    sync.Mutex
-	floor uint64 // the last acknowledgement floor seen on the server
+	mu      sync.Mutex
+	floor   uint64 // the last acknowledgement floor seen on the server
+	restart chan struct{}
+}
+
+// Restart makes Consume recreate the consumer at its acknowledgement floor
+// (through Floor, for an owned one), as if it had been deleted: for a
+// handler that saw a message go missing (a gap in the consumer sequence,
+// when a node died with the message in flight) and must read again from
+// what it acknowledged. It does not block.
+func (d *Durable) Restart() {
+	select {
+	case d.restartCh() <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Durable) restartCh() chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.restart == nil {
+		d.restart = make(chan struct{}, 1)
+	}
+	return d.restart
 }
 
 // errConsumerGone marks a consume loop stopped because the consumer went.
@@ -165,10 +187,13 @@ func (d *Durable) consumeError(err error, gone chan<- error) {
 func (d *Durable) watch(ctx context.Context, cons jetstream.Consumer, every time.Duration, gone <-chan error) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	restart := d.restartCh()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-restart:
+			return errConsumerGone
 		case err := <-gone:
 			d.report(fmt.Errorf("consumer %s: %w", d.Config.Durable, err))
 			return errConsumerGone

@@ -11,13 +11,13 @@ import (
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 )
 
-// TestDeployConfigHasTheRoles: deploy/nats/nats-server.conf, with the
-// example users, gives each user exactly the permissions the embedded
+// TestDeployConfigHasTheRoles: deploy/nats/nats-server.conf, with its
+// auth.conf and the example passwords, gives each user exactly the permissions the embedded
 // server gives its role, and Lookout's own user every permission; so an
 // external server is locked as `lookout run` is.
 func TestDeployConfigHasTheRoles(t *testing.T) {
 	dir := t.TempDir()
-	for src, dst := range map[string]string{"nats-server.conf": "nats-server.conf", "passwords.example.conf": "passwords.conf"} {
+	for src, dst := range map[string]string{"nats-server.conf": "nats-server.conf", "auth.conf": "auth.conf", "passwords.example.conf": "passwords.conf"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", src))
 		if err != nil {
 			t.Fatal(err)

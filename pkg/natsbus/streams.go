@@ -29,6 +29,9 @@ type StreamOptions struct {
 	Duplicates time.Duration
 	// Replicas for clustered deployments; 0 or 1 on a single server.
 	Replicas int
+	// Partitions: above 1, the partitions stream is made too (see
+	// PartitionsConfig).
+	Partitions int
 }
 
 // DefaultStreamOptions returns options for a single server.
@@ -70,7 +73,7 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 	// stored in another stream.
 	ingest.Retention = jetstream.WorkQueuePolicy
 	feedback := limits(StreamFeedback, "feedback and ground-truth labels from clients", KindFeedback)
-	return []jetstream.StreamConfig{
+	configs := []jetstream.StreamConfig{
 		ingest,
 		feedback,
 		limits(StreamPredictions, "validated, normalised predictions", KindPredictions),
@@ -78,16 +81,24 @@ func (s Subjects) StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 		limits(StreamReports, "drift, canary and performance reports", KindDrift, KindCanary, KindPerformance),
 		limits(StreamAlerts, "alert events, firing and resolved", KindAlerts),
 	}
+	if opts.Partitions > 1 {
+		configs = append(configs, s.PartitionsConfig(opts))
+	}
+	return configs
 }
 
 // EnsureStreams creates Lookout's streams, or updates them to the current
 // configuration. It is safe to call from several processes at once.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, subjects Subjects, opts StreamOptions) error {
 	for _, cfg := range subjects.StreamConfigs(opts) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := Retry(ctx, nil, "stream "+cfg.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				continue
+				return nil
 			}
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -99,12 +110,23 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, subjects Subject
 // nats.replicas), so that the buckets services create beside them are as
 // durable. It returns 1 when the stream cannot be read.
 func Replicas(ctx context.Context, js jetstream.JetStream, subjects Subjects) int {
-	stream, err := js.Stream(ctx, subjects.StreamName(StreamPredictions))
+	r, err := StreamReplicas(ctx, js, subjects)
 	if err != nil {
 		return 1
 	}
-	if r := stream.CachedInfo().Config.Replicas; r > 1 {
-		return r
+	return r
+}
+
+// StreamReplicas is Replicas with its error: in a cluster a bucket made
+// while the stream cannot be read (a leader election) must not silently
+// get one replica. A missing stream is 1 replica, not an error.
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, subjects Subjects) (int, error) {
+	stream, err := js.Stream(ctx, subjects.StreamName(StreamPredictions))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 1, nil
 	}
-	return 1
+	if err != nil {
+		return 0, fmt.Errorf("replicas: %w", err)
+	}
+	return max(1, stream.CachedInfo().Config.Replicas), nil
 }

@@ -20,11 +20,12 @@ type Config interface {
 // service package declares its own, so that adding a service is its
 // package plus one line in the list `lookout run` starts.
 type Component struct {
-	name      string
-	section   string
-	singleton bool
-	defaults  func() Config
-	build     func(env Env, cfg Config) (Service, error)
+	name        string
+	section     string
+	singleton   bool
+	partitioned bool
+	defaults    func() Config
+	build       func(env Env, cfg Config) (Service, error)
 }
 
 // ComponentOption changes a Component made by NewComponent.
@@ -34,6 +35,14 @@ type ComponentOption func(*Component)
 // lease (see Singleton); for services that keep per-model state.
 func AsSingleton() ComponentOption {
 	return func(c *Component) { c.singleton = true }
+}
+
+// AsPartitioned makes the component a singleton that, with
+// nats.partitions above 1, runs one service per partition of the models,
+// each under a lease of its own, spread over the processes that run it
+// (see Partitioned).
+func AsPartitioned() ComponentOption {
+	return func(c *Component) { c.singleton, c.partitioned = true, true }
 }
 
 // InSection makes the component read the YAML section named section
@@ -89,6 +98,16 @@ func (c *Component) DefaultConfig() Config { return c.defaults() }
 // bad configuration fails at start, and then wrapped so that one process
 // at a time runs it, however many run it: the others stand by.
 func (c *Component) Build(env Env, cfg Config) (Service, error) {
+	if c.partitioned && env.Partitions > 1 {
+		// Built once here so that a bad configuration fails at start.
+		env.Partition = 0
+		if _, err := c.build(env, cfg); err != nil {
+			return nil, err
+		}
+		return &Partitioned{Env: env, Name: c.name, Holder: LeaseHolder(env.DataDir),
+			Build: func(env Env) (Service, error) { return c.build(env, cfg) }}, nil
+	}
+	env.Partition = -1
 	svc, err := c.build(env, cfg)
 	if err != nil {
 		return nil, err

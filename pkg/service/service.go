@@ -33,7 +33,18 @@ type Env struct {
 	// Runs returns the training run recorded for a model version
 	// (pkg/versions), or ""; nil knows none.
 	Runs func(model, version string) string
+	// Partitions is nats.partitions: how many partitions the models of a
+	// partitioned component are spread over (1: none, the component is a
+	// singleton).
+	Partitions int
+	// Partition is the partition a partitioned component's service works
+	// on; -1 (or Partitions <= 1) means all models.
+	Partition int
 }
+
+// Partitioned says whether the service works on one partition of the
+// models, Partition.
+func (e Env) Partitioned() bool { return e.Partitions > 1 && e.Partition >= 0 }
 
 // Service is one long-running part of Lookout.
 type Service interface {

@@ -44,7 +44,31 @@ type Singleton struct {
 	Holder string
 	// TTL is the lease's lifetime without renewal; 0 means DefaultLeaseTTL.
 	TTL time.Duration
+
+	// gate, for one partition of a Partitioned, says whether this process
+	// may take one more lease and whether it holds more than its share;
+	// nil: take the lease whenever it is free.
+	gate gate
+	// fresh, if set, builds the service anew for each lease taken: a
+	// service handed over and taken back must start from what is stored,
+	// not from the state it had.
+	fresh func() (Service, error)
 }
+
+// gate bounds the leases a process holds (see Partitioned).
+type gate interface {
+	// take reserves a lease; false when the process holds its share.
+	take() bool
+	// give returns a reservation or a lease.
+	give()
+	// yield says whether the process holds more than its share, and if
+	// so counts this lease as given back.
+	yield() bool
+}
+
+// errYielded: the service was stopped and its lease given back for a
+// process that held less than its share.
+var errYielded = errors.New("lease yielded")
 
 var _ Service = (*Singleton)(nil)
 
@@ -56,20 +80,12 @@ func (s *Singleton) Run(ctx context.Context) error {
 	if ttl <= 0 {
 		ttl = DefaultLeaseTTL
 	}
-	bucket := s.Env.Subjects.StreamName(LeadersRole)
-	kv, err := s.Env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "lookout: leases of singleton services",
-		TTL:         ttl,
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, s.Env.JS, s.Env.Subjects),
-	})
+	kv, err := openLeases(ctx, s.Env, ttl)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("leases %s: %w", bucket, err)
+		return err
 	}
 	me := []byte(s.Holder)
 	if s.Holder == "" {
@@ -77,11 +93,18 @@ func (s *Singleton) Run(ctx context.Context) error {
 	}
 	standingBy := false
 	for ctx.Err() == nil {
+		if s.gate != nil && !s.gate.take() {
+			sleep(ctx, ttl/5)
+			continue
+		}
 		rev, err := kv.Create(ctx, s.Name, me)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			rev, err = s.reclaim(ctx, kv, me)
 		}
 		if err != nil {
+			if s.gate != nil {
+				s.gate.give()
+			}
 			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
 				s.Env.Log.Warn("lease not taken; trying again", zap.String("lease", s.Name), zap.Error(err))
 			} else if !standingBy && ctx.Err() == nil {
@@ -92,9 +115,43 @@ func (s *Singleton) Run(ctx context.Context) error {
 			continue
 		}
 		s.Env.Log.Info("leading", zap.String("lease", s.Name))
-		return s.lead(ctx, kv, rev, me, ttl)
+		err = s.lead(ctx, kv, rev, me, ttl)
+		if errors.Is(err, errYielded) {
+			s.Env.Log.Info("lease handed over: this process held more than its share", zap.String("lease", s.Name))
+			standingBy = false
+			continue
+		}
+		if s.gate != nil {
+			s.gate.give()
+		}
+		return err
 	}
 	return nil
+}
+
+// openLeases opens (creating it when missing) the bucket of leases.
+func openLeases(ctx context.Context, env Env, ttl time.Duration) (jetstream.KeyValue, error) {
+	bucket := env.Subjects.StreamName(LeadersRole)
+	var kv jetstream.KeyValue
+	err := natsbus.Retry(ctx, env.Log, "kv "+bucket, func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, env.JS, env.Subjects)
+		if err != nil {
+			return err
+		}
+		kv, err = env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "lookout: leases of singleton services",
+			TTL:         ttl,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leases %s: %w", bucket, err)
+	}
+	return kv, nil
 }
 
 // reclaim takes over a lease this holder left behind (a crash and a quick
@@ -116,8 +173,16 @@ func (s *Singleton) reclaim(ctx context.Context, kv jetstream.KeyValue, me []byt
 func (s *Singleton) lead(ctx context.Context, kv jetstream.KeyValue, rev uint64, me []byte, ttl time.Duration) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	svc := s.Service
+	if s.fresh != nil {
+		var err error
+		if svc, err = s.fresh(); err != nil {
+			s.release(kv, rev)
+			return err
+		}
+	}
 	done := make(chan error, 1)
-	go func() { done <- s.Service.Run(runCtx) }()
+	go func() { done <- svc.Run(runCtx) }()
 	renew := time.NewTicker(ttl / 6)
 	defer renew.Stop()
 	renewed := time.Now()
@@ -131,6 +196,15 @@ func (s *Singleton) lead(ctx context.Context, kv jetstream.KeyValue, rev uint64,
 			s.release(kv, rev)
 			return err
 		case <-renew.C:
+			if s.gate != nil && s.gate.yield() {
+				cancel()
+				err := <-done
+				s.release(kv, rev)
+				if err != nil {
+					return err
+				}
+				return errYielded
+			}
 			if time.Since(renewed) < ttl/3 {
 				continue
 			}

@@ -43,16 +43,21 @@ var ErrNotFound = errors.New("not found")
 // Binding first lets an admin, who may write silences but not create or
 // change buckets, use the CLI.
 func openBucket(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects, name, description string) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, name)
-	if err == nil {
-		return kv, nil
-	}
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("kv %s: %w", name, err)
-	}
-	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: name, Description: description, History: 1, Storage: jetstream.FileStorage,
-		Replicas: natsbus.Replicas(ctx, js, subjects),
+	var kv jetstream.KeyValue
+	err := natsbus.Retry(ctx, nil, "kv "+name, func(ctx context.Context) error {
+		var err error
+		if kv, err = js.KeyValue(ctx, name); !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return err
+		}
+		replicas, err := natsbus.StreamReplicas(ctx, js, subjects)
+		if err != nil {
+			return err
+		}
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: name, Description: description, History: 1, Storage: jetstream.FileStorage,
+			Replicas: replicas,
+		})
+		return err
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = js.KeyValue(ctx, name) // another process made it first
@@ -70,16 +75,24 @@ func openState(ctx context.Context, js jetstream.JetStream, subjects natsbus.Sub
 // ensureNotifyStream creates the stream notifications wait in until every
 // sink has taken them.
 func ensureNotifyStream(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        subjects.StreamName(roleNotify),
-		Description: "alert notifications, one subject per sink; dead letters on notify.dead.<sink>",
-		// One subject per sink, and the dead letters of each sink.
-		Subjects:   []string{subjects.Prefix + "." + kindNotify + ".*", subjects.Prefix + "." + kindNotify + "." + kindDead + ".*"},
-		Retention:  jetstream.LimitsPolicy,
-		MaxAge:     7 * 24 * time.Hour,
-		Duplicates: 10 * time.Minute,
-		Storage:    jetstream.FileStorage,
-		Replicas:   natsbus.Replicas(ctx, js, subjects),
+	var s jetstream.Stream
+	err := natsbus.Retry(ctx, nil, "stream "+subjects.StreamName(roleNotify), func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, js, subjects)
+		if err != nil {
+			return err
+		}
+		s, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        subjects.StreamName(roleNotify),
+			Description: "alert notifications, one subject per sink; dead letters on notify.dead.<sink>",
+			// One subject per sink, and the dead letters of each sink.
+			Subjects:   []string{subjects.Prefix + "." + kindNotify + ".*", subjects.Prefix + "." + kindNotify + "." + kindDead + ".*"},
+			Retention:  jetstream.LimitsPolicy,
+			MaxAge:     7 * 24 * time.Hour,
+			Duplicates: 10 * time.Minute,
+			Storage:    jetstream.FileStorage,
+			Replicas:   replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify stream: %w", err)

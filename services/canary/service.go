@@ -193,11 +193,19 @@ func (s *Service) Run(ctx context.Context) error {
 		Judge: &judge.Judge{Guardrails: s.cfg.Guardrails, MinPairs: s.cfg.MinPairs, MinLabelledPairs: s.cfg.MinLabelledPairs,
 			QualityTolerance: s.cfg.QualityTolerance, AgreementRollback: s.cfg.AgreementRollback},
 	})}
-	obs, err := s.env.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      StateBucket(s.env.Subjects),
-		Description: "lookout canary: join state checkpoints",
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, s.env.JS, s.env.Subjects),
+	var obs jetstream.ObjectStore
+	err := natsbus.Retry(ctx, s.env.Log, "object store "+StateBucket(s.env.Subjects), func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, s.env.JS, s.env.Subjects)
+		if err != nil {
+			return err
+		}
+		obs, err = s.env.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      StateBucket(s.env.Subjects),
+			Description: "lookout canary: join state checkpoints",
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {

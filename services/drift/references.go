@@ -49,16 +49,23 @@ type References struct {
 // buckets, can use the CLI.
 func OpenReferences(ctx context.Context, js jetstream.JetStream, subjects natsbus.Subjects) (*References, error) {
 	name := subjects.StreamName(ReferencesRole)
-	if obs, err := js.ObjectStore(ctx, name); err == nil {
-		return &References{obs: obs}, nil
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("references bucket %s: %w", name, err)
-	}
-	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      name,
-		Description: "lookout drift references: pinned and learned reference samples",
-		Storage:     jetstream.FileStorage,
-		Replicas:    natsbus.Replicas(ctx, js, subjects),
+	var obs jetstream.ObjectStore
+	err := natsbus.Retry(ctx, nil, "object store "+name, func(ctx context.Context) error {
+		var err error
+		if obs, err = js.ObjectStore(ctx, name); !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return err
+		}
+		replicas, err := natsbus.StreamReplicas(ctx, js, subjects)
+		if err != nil {
+			return err
+		}
+		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      name,
+			Description: "lookout drift references: pinned and learned reference samples",
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		return err
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		obs, err = js.ObjectStore(ctx, name) // another process made it first

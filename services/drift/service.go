@@ -39,6 +39,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,10 @@ const StateRole = "DRIFT_STATE"
 // HeaderWindowSeq is set on each report: the stream sequences of the
 // window's first and last events, "first-last".
 const HeaderWindowSeq = "Lookout-Window-Seq"
+
+// HeaderProcess is set on each report: the process that made it (host and
+// data folder, as in its leases), so that who owns a model can be seen.
+const HeaderProcess = "Lookout-Process"
 
 // maxAckBatch is the most predictions read before they are acknowledged
 // (they are also acknowledged on every tick, at most a second apart).
@@ -96,6 +101,9 @@ type Service struct {
 	pending  uint64 // NumPending of the last message: 0 when caught up
 	replayTo uint64 // the last sequence the previous process was delivered
 	stopping bool   // a report could not be stored: acknowledge nothing more
+	lastCons uint64 // consumer sequence of the last delivery
+	resync   bool   // a delivery went missing: ignore all until the consumer is recreated
+	consumer *natsbus.Durable
 	ctx      context.Context
 	now      func() time.Time
 }
@@ -174,9 +182,16 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("drift: %w", err)
 	}
 	stateName := s.env.Subjects.StreamName(StateRole)
-	s.state, err = s.env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: stateName, Description: "lookout drift: each model's window checkpoint",
-		History: 1, Storage: jetstream.FileStorage, Replicas: natsbus.Replicas(ctx, s.env.JS, s.env.Subjects),
+	err = natsbus.Retry(ctx, s.env.Log, "kv "+stateName, func(ctx context.Context) error {
+		replicas, err := natsbus.StreamReplicas(ctx, s.env.JS, s.env.Subjects)
+		if err != nil {
+			return err
+		}
+		s.state, err = s.env.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: stateName, Description: "lookout drift: each model's window checkpoint",
+			History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+		})
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -192,17 +207,26 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("drift: state bucket %s: %w", stateName, err)
 	}
 	var startSeq uint64
+	// Partitioned, the service reads its partition of the partitions
+	// stream (its own sequences: checkpoints and report ids are of it).
+	stream, name, filter, health := s.env.Subjects.StreamName(natsbus.StreamPredictions), ConsumerName,
+		s.env.Subjects.All(natsbus.KindPredictions), "drift"
+	if s.env.Partitioned() {
+		stream, filter = s.env.Subjects.StreamName(natsbus.StreamPartitions), s.env.Subjects.Partitioned(s.env.Partition)
+		name = fmt.Sprintf("%s-p%d", ConsumerName, s.env.Partition)
+		health = fmt.Sprintf("drift.p%d", s.env.Partition)
+	}
 	consumer := &natsbus.Durable{
 		JS:     s.env.JS,
-		Stream: s.env.Subjects.StreamName(natsbus.StreamPredictions),
+		Stream: stream,
 		Config: jetstream.ConsumerConfig{
-			Durable:       ConsumerName,
+			Durable:       name,
 			Description:   "lookout drift: windows of predictions",
 			AckPolicy:     jetstream.AckAllPolicy,
 			AckWait:       s.cfg.AckWait,
 			MaxAckPending: s.cfg.MaxAckPending,
 			MaxDeliver:    -1,
-			FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
+			FilterSubject: filter,
 		},
 		// A singleton: the consumer starts right after its ack floor, or
 		// earlier at resume (the first event of the oldest open window),
@@ -211,11 +235,13 @@ func (s *Service) Run(ctx context.Context) error {
 		// beginning, and the checkpoints skip what was reported.
 		Owned: true,
 		Floor: func(_ context.Context, floor uint64, old *jetstream.ConsumerInfo) (uint64, error) {
+			s.mu.Lock()
 			if old != nil {
-				s.mu.Lock()
 				s.replayTo = max(s.replayTo, old.Delivered.Stream)
-				s.mu.Unlock()
 			}
+			// A new consumer numbers its deliveries from 1.
+			s.resync, s.lastCons = false, 0
+			s.mu.Unlock()
 			if floor > 0 && resume > 0 && resume <= floor {
 				floor = resume - 1
 			}
@@ -227,11 +253,12 @@ func (s *Service) Run(ctx context.Context) error {
 			return floor, nil
 		},
 		Log:    s.env.Log,
-		Health: s.env.Health.Reporter("drift"),
+		Health: s.env.Health.Reporter(health),
 	}
+	s.consumer = consumer
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Consume(ctx, s.handle) }()
-	s.env.Log.Info("drift started", zap.String("consumer", ConsumerName),
+	s.env.Log.Info("drift started", zap.String("consumer", name),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_events", s.cfg.WindowEvents),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.String("reference", s.cfg.Reference), zap.Int("sample_cap", s.cfg.SampleCap))
@@ -260,6 +287,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// partitionedKey prefixes the checkpoints of partitioned drift (a model
+// name has no dot): their sequences are of the partitions stream, not of
+// the predictions stream, so the two never read each other's.
+const partitionedKey = "p."
+
+// stateKey is the key of a model's checkpoint.
+func (s *Service) stateKey(model string) string {
+	if s.env.Partitioned() {
+		return partitionedKey + model
+	}
+	return model
+}
+
 // loadCheckpoints reads every model's checkpoint and returns the lowest
 // first sequence of an open window (0: none open).
 func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
@@ -271,8 +311,13 @@ func (s *Service) loadCheckpoints(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var resume uint64
-	for _, name := range names {
-		e, err := s.state.Get(ctx, name)
+	for _, key := range names {
+		name, partitioned := strings.CutPrefix(key, partitionedKey)
+		if partitioned != s.env.Partitioned() ||
+			(partitioned && natsbus.PartitionOf(name, s.env.Partitions) != s.env.Partition) {
+			continue // of the other stream, or another partition's model
+		}
+		e, err := s.state.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -305,6 +350,21 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seq := meta.Sequence.Stream
+	if s.resync {
+		return
+	}
+	if cons := meta.Sequence.Consumer; s.lastCons > 0 && cons > s.lastCons+1 && seq > s.lastSeq {
+		// A delivery went missing (a node died with it in flight; the new
+		// leader numbers on). Acknowledging (AckAll) past it would lose it
+		// for good: read again from the acknowledgement floor, where the
+		// messages already handled are skipped by their sequence.
+		s.env.Log.Warn("drift: a delivery went missing; reading again from the acknowledgement floor",
+			zap.Uint64("consumer_seq", cons), zap.Uint64("last_consumer_seq", s.lastCons), zap.Uint64("seq", seq))
+		s.resync = true
+		s.consumer.Restart()
+		return
+	}
+	s.lastCons = meta.Sequence.Consumer
 	s.pending = meta.NumPending
 	if seq <= s.lastSeq {
 		// Delivered again after AckWait: handled already.
@@ -315,7 +375,13 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.unacked++
 	defer s.ack(false)
 
-	p, reasons := s.env.Stored.Decode(seq, msg.Data(), s.env.Subjects.Model(msg.Subject()), msg.Headers().Get("Content-Type"), meta.Timestamp)
+	stored, model := s.env.Stored, s.env.Subjects.Model(msg.Subject())
+	if s.env.Partitioned() {
+		// Sequences of the partitions stream: not the predictions
+		// stream's that the process's shared decodes are keyed by.
+		stored, model = nil, s.env.Subjects.PartitionedModel(msg.Subject())
+	}
+	p, reasons := stored.Decode(seq, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 	if len(reasons) > 0 {
 		s.metrics.skipped.WithLabelValues("invalid").Inc()
 		s.env.Log.Warn("drift: skipping an invalid prediction", zap.String("subject", msg.Subject()),
@@ -529,7 +595,7 @@ func (s *Service) storeCheckpoint(m *modelState) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
 	defer cancel()
-	if _, err := s.state.Put(ctx, m.name, data); err != nil {
+	if _, err := s.state.Put(ctx, s.stateKey(m.name), data); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	m.ck = ck
@@ -549,6 +615,7 @@ func (s *Service) publish(model string, w *window, r driftreport.Report) error {
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
 	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("drift-%s-%d-%d", model, w.firstSeq, w.firstStored.UnixNano()))
 	out.Header.Set(HeaderWindowSeq, fmt.Sprintf("%d-%d", w.firstSeq, w.lastSeq))
+	out.Header.Set(HeaderProcess, service.LeaseHolder(s.env.DataDir))
 	return natsbus.PublishUntilStored(s.ctx, s.env.JS, out, func(err error) {
 		s.env.Log.Warn("drift: report not stored, retrying", zap.String("model", model), zap.Error(err))
 	})
@@ -768,7 +835,22 @@ type metrics struct {
 	late        prometheus.Counter
 }
 
+// sharedMetrics holds the metrics of each registry: the services of a
+// process's partitions count into the same ones.
+var sharedMetrics sync.Map // prometheus.Registerer -> *metrics
+
 func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return makeMetrics(nil)
+	}
+	if m, ok := sharedMetrics.Load(reg); ok {
+		return m.(*metrics)
+	}
+	m, _ := sharedMetrics.LoadOrStore(reg, makeMetrics(reg))
+	return m.(*metrics)
+}
+
+func makeMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		events: f.NewCounter(prometheus.CounterOpts{

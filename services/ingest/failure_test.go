@@ -166,6 +166,7 @@ func TestIngestDeadLettersUndeliverable(t *testing.T) {
 	}
 	cfg := ingest.DefaultConfig()
 	cfg.MaxDeliveries = 2
+	cfg.UndeliverableAfter = time.Millisecond
 	startIngestWith(t, nc, js, nil, nil, cfg)
 	if _, err := js.Publish(ctx, subjects.For(natsbus.KindIngest, "m"), []byte(`{"id":"x","version":"v1","prediction":1}`)); err != nil {
 		t.Fatal(err)

@@ -41,11 +41,19 @@ type Config struct {
 	// MaxDeliveries is how often a message is tried before it is rejected
 	// as `undeliverable`.
 	MaxDeliveries int `yaml:"max_deliveries"`
+	// UndeliverableAfter is how long a message must have waited in the
+	// ingest stream, besides its MaxDeliveries deliveries, before it is
+	// rejected as `undeliverable`. In a cluster a node loss and its leader
+	// elections make republishes time out for seconds while the message is
+	// delivered again every AckWait: a valid prediction must ride that out
+	// rather than be rejected.
+	UndeliverableAfter time.Duration `yaml:"undeliverable_after"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxMessageBytes: event.DefaultMaxBytes, MaxInFlight: 4096, AckWait: 5 * time.Second, MaxDeliveries: 5}
+	return Config{MaxMessageBytes: event.DefaultMaxBytes, MaxInFlight: 4096, AckWait: 5 * time.Second, MaxDeliveries: 5,
+		UndeliverableAfter: 2 * time.Minute}
 }
 
 // ConsumerName is the durable consumer that every ingest process shares.
@@ -94,6 +102,9 @@ func New(env service.Env, cfg Config) *Service {
 	}
 	if cfg.MaxDeliveries <= 0 {
 		cfg.MaxDeliveries = def.MaxDeliveries
+	}
+	if cfg.UndeliverableAfter <= 0 {
+		cfg.UndeliverableAfter = def.UndeliverableAfter
 	}
 	return &Service{env: env, cfg: cfg, metrics: newMetrics(env.Metrics)}
 }
@@ -184,7 +195,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 		// Only a client can put a wildcard or an empty token there.
 		reasons = []*event.Reason{{Field: "subject", Code: event.CodeInvalid,
 			Message: fmt.Sprintf("subject %q does not name a model: the last token must be letters, digits, '-' or '_'", msg.Subject())}}
-	case int(meta.NumDelivered) > s.cfg.MaxDeliveries:
+	case int(meta.NumDelivered) > s.cfg.MaxDeliveries && time.Since(meta.Timestamp) > s.cfg.UndeliverableAfter:
 		reasons = []*event.Reason{{Code: event.CodeUndeliverable,
 			Message: fmt.Sprintf("not handled after %d deliveries", meta.NumDelivered-1)}}
 	default:
