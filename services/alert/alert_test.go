@@ -471,3 +471,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReportBeforeConsumersExistIsNotified: a report stored after the
+// alert service was made but before its consumers exist (drift's first
+// report racing the alert service's start, a slow cluster) is evaluated
+// and notified; a consumer created with DeliverNew skipped it.
+func TestReportBeforeConsumersExistIsNotified(t *testing.T) {
+	b := newBus(t)
+	hook := notifytest.RunHTTP(t)
+	cfg := testConfig()
+	cfg.Sinks = []alert.SinkConfig{{Type: "webhook", URL: hook.URL + "/hook", Secret: "s"}}
+	svc, err := alert.New(natstest.Env(t, b.nc, b.js), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.publishDrift(t, "early", 0, true)
+	natstest.RunService(t, svc)
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		for _, n := range decodeHook(t, hook, "s") {
+			if n.Model == "early" && n.Status == alerting.StatusFiring {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d notifications, none firing for the early report", len(hook.Requests()))
+	})
+}

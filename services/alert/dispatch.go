@@ -50,9 +50,11 @@ func (s *Service) newDispatcher(ctx context.Context, state jetstream.KeyValue, s
 	d.consumer = s.durable(stream, jetstream.ConsumerConfig{
 		Durable:     consumerDispatch,
 		Description: "alert: grouping alert events into notifications",
-		// New ones only when first created; once it exists, Durable
-		// resumes it after its floor, so nothing unacknowledged is skipped.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		// When first created, from the service's start on (see built);
+		// once it exists, Durable resumes it after its floor, so nothing
+		// unacknowledged is skipped.
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &s.built,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 256, // the size of events: the handler never waits long

@@ -98,9 +98,11 @@ func (s *Service) newEvaluator(ctx context.Context, state jetstream.KeyValue) (*
 	e.consumer = s.durable(stream, jetstream.ConsumerConfig{
 		Durable:     consumerReports,
 		Description: "alert: rule evaluation over reports",
-		// New ones only when first created; once it exists, Durable
-		// resumes it after its floor, so nothing unacknowledged is skipped.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
+		// When first created, from the service's start on (see built);
+		// once it exists, Durable resumes it after its floor, so nothing
+		// unacknowledged is skipped.
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &s.built,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
 		MaxAckPending: 256, // the size of reports: the handler never waits long

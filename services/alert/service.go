@@ -40,6 +40,12 @@ type Service struct {
 	metrics *metrics
 	// now is the clock (tests may replace it).
 	now func() time.Time
+	// built is when the service was made: its consumers, when first
+	// created, read every report and alert event stored since, so that
+	// nothing published while they were being set up (a slow cluster,
+	// drift's first report racing the alert service's start) goes
+	// unevaluated or unnotified.
+	built time.Time
 	// maxPayload, when above zero, replaces the connection's max payload
 	// in the notification budget (tests use it to reach the server's own
 	// limit).
@@ -79,7 +85,7 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	if cfg.Retry.GiveUpAfter <= 0 {
 		cfg.Retry.GiveUpAfter = def.Retry.GiveUpAfter
 	}
-	s := &Service{env: env, cfg: cfg, log: env.Log, rules: cfg.EffectiveRules(), now: time.Now}
+	s := &Service{env: env, cfg: cfg, log: env.Log, rules: cfg.EffectiveRules(), now: time.Now, built: time.Now()}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
