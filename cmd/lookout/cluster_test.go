@@ -519,16 +519,24 @@ alert:
 	if out.Rows != acked || out.DistinctIDs != acked {
 		t.Fatalf("DuckDB reads %d rows, %d distinct ids; want %d of each", out.Rows, out.DistinctIDs, acked)
 	}
-	firing := 0
+	// Delivered once: no notification arrives twice (a retry after the
+	// node loss keeps its id). A group may be notified again when a new
+	// alert joins it (multivariate_drift in a later window, say): that is
+	// a new notification, with an id of its own.
+	firing, ids := 0, map[string]bool{}
 	for _, n := range hook.notifications() {
+		if ids[n.ID] {
+			t.Errorf("notification %s delivered twice", n.ID)
+		}
+		ids[n.ID] = true
 		if n.Status == alerting.StatusFiring {
 			firing++
 		}
 	}
-	if firing != 1 {
-		t.Fatalf("%d firing notifications, want 1", firing)
+	if firing == 0 {
+		t.Fatal("no firing notification")
 	}
-	t.Logf("%d acknowledged and archived once each; %d drift reports (%d drifted); 1 firing notification", acked, len(rs), drifted)
+	t.Logf("%d acknowledged and archived once each; %d drift reports (%d drifted); %d firing notifications, each once", acked, len(rs), drifted, firing)
 }
 
 // subjectMsgs reads every message of stream on subject with direct gets

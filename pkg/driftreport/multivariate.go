@@ -84,6 +84,10 @@ func (e encoder) value(r *SampledRow, index int) float64 {
 // window against the band of the other half (held out, so the band is
 // measured on rows the PCA did not see, as the window's are). It returns
 // nil when either side has too few sampled rows or nothing to encode.
+// multivariateFloor is the least distance, in reference standard
+// deviations, between the reference's mean error and the threshold.
+const multivariateFloor = 1e-6
+
 func multivariate(ref, cur *RowSample, features map[string]string) *Multivariate {
 	if ref == nil || cur == nil || len(ref.Rows) < 2*minMultivariateRows || len(cur.Rows) < minMultivariateRows {
 		return nil
@@ -111,7 +115,9 @@ func multivariate(ref, cur *RowSample, features map[string]string) *Multivariate
 	}
 	xf := refMatrix(fit)
 	basis, k := pcaBasis(xf)
-	if k == 0 {
+	if k == 0 || k == len(encs) {
+		// Every component kept: the reconstruction is exact whatever
+		// the data, and there is nothing to measure.
 		return nil
 	}
 	center := columnMeans(xf)
@@ -134,7 +140,12 @@ func multivariate(ref, cur *RowSample, features map[string]string) *Multivariate
 		Rows: len(curErr), ReferenceRows: len(ref.Rows),
 	}
 	m.ReferenceStd = chunkMeanStd(heldErr, len(curErr))
-	m.Threshold = m.ReferenceMean + multivariateBand*m.ReferenceStd
+	// The features are standardised on the reference, so errors are in
+	// reference standard deviations: below a millionth of one is rounding,
+	// not drift. Without the floor a reference whose variance lies wholly
+	// in the kept components (one varying feature, say) has a band of
+	// 1e-16 that any window's rounding crosses.
+	m.Threshold = math.Max(m.ReferenceMean+multivariateBand*m.ReferenceStd, m.ReferenceMean+multivariateFloor)
 	m.Drifted = m.Error > m.Threshold
 	m.Error, m.ReferenceMean, m.ReferenceStd, m.Threshold = finite(m.Error), finite(m.ReferenceMean), finite(m.ReferenceStd), finite(m.Threshold)
 	return m

@@ -72,3 +72,24 @@ func TestMultivariateOracle(t *testing.T) {
 		}
 	}
 }
+
+// TestMultivariateIgnoresRounding: a reference whose variance lies wholly
+// in the kept components (y = 2x exactly) reconstructs to rounding error,
+// about 1e-16; a window with the same relation, up to a relative 1e-12,
+// is not drift. Before the threshold had a floor it was: the band was
+// 1e-16 wide.
+func TestMultivariateIgnoresRounding(t *testing.T) {
+	const n = 4000
+	ref := map[string]any{"x": make([]float64, n), "y": make([]float64, n)}
+	cur := map[string]any{"x": make([]float64, n), "y": make([]float64, n)}
+	for i := range n {
+		x := math.Sin(float64(i)) * 3
+		ref["x"].([]float64)[i], ref["y"].([]float64)[i] = x, 2*x
+		xc := math.Cos(float64(i)) * 3
+		cur["x"].([]float64)[i], cur["y"].([]float64)[i] = xc, 2*xc*(1+1e-12*float64(i%7))
+	}
+	r := Compare(mustDataset(t, ref), mustDataset(t, cur), Options{})
+	if m := r.Multivariate; m != nil && m.Drifted {
+		t.Fatalf("rounding called multivariate drift: %+v", m)
+	}
+}
