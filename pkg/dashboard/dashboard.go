@@ -26,6 +26,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -63,6 +64,11 @@ type Handler struct {
 	// shutdown waits for its open requests).
 	done     chan struct{}
 	doneOnce sync.Once
+
+	// vers caches the versions bucket's records (versionRecords).
+	versMu sync.Mutex
+	versAt time.Time
+	vers   map[string][]versions.Record
 }
 
 // New returns a Handler; Run feeds its index.
