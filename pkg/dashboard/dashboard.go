@@ -36,6 +36,9 @@ var assetsFS embed.FS
 //go:embed templates/*.html
 var templatesFS embed.FS
 
+// favicon is assets/favicon.svg, served at /favicon.ico.
+var favicon, _ = assetsFS.ReadFile("assets/favicon.svg")
+
 var pages = template.Must(template.ParseFS(templatesFS, "templates/*.html"))
 
 // Options configure a Handler.
@@ -86,8 +89,12 @@ func New(opts Options) *Handler {
 		OnDrift: g.drift, OnCanary: g.canary, OnPerf: g.perf}
 	static, _ := fs.Sub(assetsFS, "assets")
 	h.mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheFor(http.FileServerFS(static))))
+	// The icon itself, not a redirect: /favicon.ico is open behind the
+	// token (the login form asks for it), /assets/ is not.
 	h.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/assets/favicon.svg", http.StatusMovedPermanently)
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		_, _ = w.Write(favicon)
 	})
 	h.mux.HandleFunc("GET /{$}", h.page("overview.html"))
 	h.mux.HandleFunc("GET /models/{model}", h.page("model.html"))
