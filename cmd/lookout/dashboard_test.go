@@ -28,16 +28,22 @@ const chromiumPath = "/usr/bin/chromium"
 // dashboardModel is the model whose reports the browser test publishes.
 const dashboardModel = "shop"
 
+// dashboardToken is the http.token the browser test's `lookout run`
+// has: the page must work behind the login and its CSP.
+const dashboardToken = "browser-test-token"
+
 // dashboardHistory is how many 5-minute windows the test publishes before
 // the browser looks: 20 hours, most of the default 24 h range.
 const dashboardHistory = 240
 
 // TestDashboardInBrowser runs a real `lookout run`, publishes a model's
 // drift, canary and performance reports (and an alert) on their subjects
-// while headless Chromium loads the overview and the model page; every
-// chart must have drawn points, the console must stay free of errors and
-// CSP violations, and a silence added with the page's form must be listed
-// by `lookout silence list`. The model page's screenshot is saved under
+// while headless Chromium signs in with the http.token on /login and loads
+// the overview and the model page; every chart (the feature distribution
+// among them) must have drawn points, the console must stay free of
+// errors and CSP violations, a silence added with the page's form must be
+// listed by `lookout silence list`, and expired with the page's button
+// must be expired there. The model page's screenshot is saved under
 // $LOOKOUT_ARTEFACTS (default: a folder in the temp dir); with
 // LOOKOUT_SCREENSHOT=path it is written there too (docs/dashboard.png).
 func TestDashboardInBrowser(t *testing.T) {
@@ -47,7 +53,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		t.Skipf("%s is missing (apt-get install -y chromium); the browser test needs it", chromiumPath)
 	}
-	p := startLookout(t, "")
+	cfg := filepath.Join(t.TempDir(), "lookout.yaml")
+	if err := os.WriteFile(cfg, []byte("http:\n  token: "+dashboardToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startLookout(t, "", "--config", cfg)
 	nc, err := nats.Connect(p.NATSURL)
 	if err != nil {
 		t.Fatal(err)
@@ -125,16 +135,30 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 			if m.Type == "error" || m.IsException() {
 				consoleMu.Lock()
-				problems = append(problems, m.String())
+				problems = append(problems, m.String()+" at "+m.URL)
 				consoleMu.Unlock()
 			}
 		}
 	}()
 
-	// The overview: a card for shop, none for _unknown, every sparkline drawn.
+	// Behind the token a page sends the browser to the login form; signed
+	// in, it comes back to the page asked for.
 	if err := chromedp.Do(bctx, chromedp.Navigate(base0+"/")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := chromedp.Run(bctx, pollEval[bool](`location.pathname === '/login' && document.querySelector('input[name="token"]') ? true : null`)); err != nil {
+		t.Fatalf("no login form in front of the page: %v", err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.SetValue(chromedp.CSS(`input[name="token"]`), dashboardToken),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, pollEval[bool](`location.pathname === '/' && document.getElementById('cards') ? true : null`)); err != nil {
+		t.Fatalf("login did not lead back to the overview: %v", err)
+	}
+	// The overview: a card for shop, none for _unknown, every sparkline drawn.
 	overview := waitCharts(t, bctx, []string{"spark-events", "spark-rejection-share", "spark-drift-share",
 		"spark-confidence", "spark-accuracy", "spark-canary-score"})
 	t.Logf("overview charts: %v", overview)
@@ -155,11 +179,57 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	charts := waitCharts(t, bctx, []string{"drift-share", "feature-heatmap", "confidence", "accuracy", "canary",
-		"alerts", "feature-drift"})
+		"alerts", "feature-drift", "feature-distribution"})
 	t.Logf("model charts: %v", charts)
 	rows, err := chromedp.Run(bctx, pollEval[int](`document.querySelectorAll('#features tbody tr').length || null`))
 	if err != nil || rows != 3 {
 		t.Errorf("feature table rows = %d (%v), want 3", rows, err)
+	}
+	// The distribution follows a heatmap cell's window: a click on the
+	// first column chooses the oldest window, "later" the one after it
+	// (both fixed while newer windows arrive).
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+		const c = document.querySelector('#c-feature-heatmap canvas'), r = c.getBoundingClientRect();
+		return c.dispatchEvent(new MouseEvent('click', { clientX: r.left + 141, clientY: r.top + 8, bubbles: true }));
+	})()`)); err != nil {
+		t.Fatal(err)
+	}
+	windowText := func(start time.Time) string { return "window " + start.Format("2006-01-02 15:04") }
+	waitWindow := func(start time.Time) {
+		t.Helper()
+		if got, err := chromedp.Run(bctx, pollEval[string](fmt.Sprintf(
+			`(t => t.includes(%q) ? t : null)(document.getElementById('dist-window').textContent)`, windowText(start)))); err != nil {
+			t.Errorf("distribution window: want %q: %v (%q)", windowText(start), err, got)
+		}
+	}
+	waitWindow(base)
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#win-next`))); err != nil {
+		t.Fatal(err)
+	}
+	waitWindow(base.Add(5 * time.Minute))
+	if n, err := chromedp.Run(bctx, pollEval[int](`(n => n > 0 ? n : null)(+document.querySelector('[data-chart="feature-distribution"]').dataset.points)`)); err != nil {
+		t.Errorf("feature-distribution drew no bars for the chosen window: %v", err)
+	} else if n != 2*len(dashboardBins)+2 {
+		t.Errorf("feature-distribution drew %d bars, want %d (reference and window per bin)", n, 2*len(dashboardBins)+2)
+	}
+	// Back to following the newest window, for the screenshot.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#win-latest`))); err != nil {
+		t.Fatal(err)
+	}
+	// Versions: v1 and v2 (canary), each with its run; an http(s) run is a
+	// link, a wandb:// one text.
+	links, err := chromedp.Run(bctx, pollEval[map[string]string](`(() => {
+		const m = {};
+		for (const tr of document.querySelectorAll('#versions tbody tr')) {
+			const a = tr.querySelector('a');
+			m[tr.dataset.version] = a ? 'link ' + a.href : 'text ' + tr.lastElementChild.textContent;
+		}
+		return m.v1 && m.v2 ? m : null;
+	})()`))
+	if err != nil {
+		t.Errorf("versions table: %v", err)
+	} else if links["v1"] != "link "+dashboardRunV1 || links["v2"] != "text "+dashboardRunV2 {
+		t.Errorf("versions table runs = %v, want v1 linked to %s and v2 as text %s", links, dashboardRunV1, dashboardRunV2)
 	}
 	// Live: the "last report" line and a chart's point count move on while
 	// reports flow, without a reload.
@@ -207,11 +277,50 @@ func TestDashboardInBrowser(t *testing.T) {
 	if _, err := chromedp.Run(bctx, pollEval[bool](`document.querySelector('#firing li.silenced') ? true : null`)); err != nil {
 		t.Errorf("firing alert not marked silenced: %v", err)
 	}
-
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// Expired with the page's button, the silence is expired for the CLI.
+	id := strings.TrimPrefix(msg, "added ")
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#silences button[data-id=%q]`, id)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, pollEval[bool](fmt.Sprintf(`document.querySelector('#silences tr[data-silence=%q]') ? null : true`, id))); err != nil {
+		t.Errorf("expired silence still in the page's list: %v", err)
+	}
+	expired := func() error {
+		var all, current bytes.Buffer
+		if err := silenceCommand(ctx, []string{"list", "--all", "--json", "--nats", p.NATSURL}, &all, io.Discard); err != nil {
+			return err
+		}
+		if err := silenceCommand(ctx, []string{"list", "--json", "--nats", p.NATSURL}, &current, io.Discard); err != nil {
+			return err
+		}
+		if strings.Contains(current.String(), `"`+id+`"`) {
+			return fmt.Errorf("lookout silence list still lists %s:\n%s", id, current.String())
+		}
+		for _, line := range strings.Split(strings.TrimSpace(all.String()), "\n") {
+			var s alerting.Silence
+			if json.Unmarshal([]byte(line), &s) == nil && s.ID == id {
+				if s.EndsAt.After(time.Now()) {
+					return fmt.Errorf("silence %s ends at %v, not expired", id, s.EndsAt)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("lookout silence list --all has no %s:\n%s", id, all.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for err := expired(); err != nil; err = expired() {
+		if time.Now().After(deadline) {
+			t.Errorf("after the expire button: %v", err)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	dir := os.Getenv("LOOKOUT_ARTEFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "lookout-artefacts")
@@ -286,11 +395,21 @@ func waitCharts(t *testing.T, ctx context.Context, names []string) map[string]in
 	return got
 }
 
+// getAuthorized GETs url with the browser test's token as a bearer.
+func getAuthorized(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+dashboardToken)
+	return http.DefaultClient.Do(req)
+}
+
 func waitHTTP(t *testing.T, ctx context.Context, url string, ok func([]byte) bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res, err := http.Get(url)
+		res, err := getAuthorized(url)
 		if err == nil {
 			body, _ := io.ReadAll(res.Body)
 			res.Body.Close()
@@ -315,7 +434,7 @@ func assertFirstReportExact(t *testing.T, ctx context.Context, js jetstream.JetS
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Get(base + "/api/v1/models/" + dashboardModel + "/reports?kind=drift&since=7d")
+	res, err := getAuthorized(base + "/api/v1/models/" + dashboardModel + "/reports?kind=drift&since=7d")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +464,14 @@ func assertFirstReportExact(t *testing.T, ctx context.Context, js jetstream.JetS
 	}
 }
 
+// The browser test's histogram edges and training runs.
+var dashboardBins = []float64{18, 25, 32, 40, 48, 57, 66, 75, 84}
+
+const (
+	dashboardRunV1 = "https://mlflow.example.com/#/experiments/1/runs/abc123"
+	dashboardRunV2 = "wandb://acme/shop/churn-model:v2"
+)
+
 // publishDashboardWindow publishes window i's drift, canary and
 // performance reports: drift grows after window 160, the canary degrades
 // after window 200.
@@ -355,10 +482,21 @@ func publishDashboardWindow(ctx context.Context, js jetstream.JetStream, subject
 	if i > 160 {
 		shift = min(1, float64(i-160)/12)
 	}
+	// The window's shares move one bin up as the drift grows.
+	cur := make([]float64, len(dashboardBins)+1)
+	ref := make([]float64, len(dashboardBins)+1)
+	for k := range ref {
+		ref[k] = 1 / float64(len(ref))
+		cur[k] = ref[k] * (1 - shift)
+		if k > 0 {
+			cur[k] += ref[k-1] * shift
+		}
+	}
 	ks := func(p float64) map[string]any {
 		return map[string]any{"kind": "numerical", "ks": map[string]any{"statistic": 0.05 + shift/3, "p_value": p},
 			"wasserstein": 0.1 + shift, "psi": 0.02 + shift/4, "jensen_shannon": 0.01 + shift/5,
-			"method": "ks", "score": p, "threshold": 0.05, "threshold_source": "default", "drifted": p < 0.05}
+			"method": "ks", "score": p, "threshold": 0.05, "threshold_source": "default", "drifted": p < 0.05,
+			"histogram": map[string]any{"edges": dashboardBins, "reference": ref, "current": cur}}
 	}
 	pAge := 0.6*(1-shift) + 1e-9
 	drifted := 0
@@ -366,14 +504,16 @@ func publishDashboardWindow(ctx context.Context, js jetstream.JetStream, subject
 		drifted = 2
 	}
 	drift := map[string]any{
-		"model": dashboardModel, "version": "v1",
+		"model": dashboardModel, "version": "v1", "run": dashboardRunV1,
 		"window":    map[string]any{"start": start, "end": end, "count": 1500 + 10*i},
 		"reference": map[string]any{"count": 5000, "source": "test"},
 		"features": map[string]any{
 			"age":    ks(pAge),
 			"income": ks(pAge * 0.5),
 			"plan": map[string]any{"kind": "categorical", "chi2": map[string]any{"statistic": 1.2, "p_value": 0.55, "dof": 2},
-				"psi": 0.01, "jensen_shannon": 0.01, "method": "chi2", "score": 0.55, "threshold": 0.05, "drifted": false},
+				"psi": 0.01, "jensen_shannon": 0.01, "method": "chi2", "score": 0.55, "threshold": 0.05, "drifted": false,
+				"histogram": map[string]any{"categories": []string{"free", "pro", "team"}, "reference": []float64{0.6, 0.3, 0.1},
+					"current": []float64{0.58, 0.31, 0.11}}},
 		},
 		"confidence": map[string]any{"mean": 0.88 - 0.2*shift, "reference_mean": 0.88, "p10": 0.6 - 0.3*shift,
 			"reference_p10": 0.6, "dropped": shift > 0.5},
@@ -388,7 +528,7 @@ func publishDashboardWindow(ctx context.Context, js jetstream.JetStream, subject
 	canary := map[string]any{
 		"model": dashboardModel, "window": map[string]any{"start": start, "end": end, "pairs": 800},
 		"production": map[string]any{"version": "v1", "latency_ms": map[string]any{"p50": 4, "p95": 6, "p99": 7}},
-		"canary":     map[string]any{"version": "v2", "latency_ms": map[string]any{"p50": 5, "p95": 7.5, "p99": 9}},
+		"canary":     map[string]any{"version": "v2", "run": dashboardRunV2, "latency_ms": map[string]any{"p50": 5, "p95": 7.5, "p99": 9}},
 		"agreement":  agreement,
 		"quality":    map[string]any{"labelled_pairs": 200, "metric": "accuracy", "production": 0.95, "canary": 0.95 - (0.98 - agreement), "difference": agreement - 0.98},
 		"score":      map[bool]float64{true: 100, false: 40}[verdict == "promote"], "verdict": verdict, "reasons": []string{},

@@ -83,8 +83,14 @@ func TestDriftCommandJSON(t *testing.T) {
 			Chi2 *struct {
 				DOF int `json:"dof"`
 			} `json:"chi2"`
-			Method  string `json:"method"`
-			Drifted bool   `json:"drifted"`
+			Method    string `json:"method"`
+			Drifted   bool   `json:"drifted"`
+			Histogram *struct {
+				Edges      []float64 `json:"edges"`
+				Categories []string  `json:"categories"`
+				Reference  []float64 `json:"reference"`
+				Current    []float64 `json:"current"`
+			} `json:"histogram"`
 		} `json:"features"`
 		Confidence *struct {
 			Mean float64 `json:"mean"`
@@ -117,6 +123,13 @@ func TestDriftCommandJSON(t *testing.T) {
 	}
 	if plan.Kind != "categorical" || plan.Method != "chi2" || plan.Chi2 == nil || plan.Chi2.DOF != 2 || plan.Drifted {
 		t.Errorf("plan: %+v", plan)
+	}
+	// Each feature's histogram: ten decile bins of age, the three plans.
+	if h := age.Histogram; h == nil || len(h.Edges) != 9 || len(h.Reference) != 10 || len(h.Current) != 10 {
+		t.Errorf("age histogram: %+v", h)
+	}
+	if h := plan.Histogram; h == nil || len(h.Categories) != 3 || len(h.Reference) != 3 || len(h.Current) != 3 {
+		t.Errorf("plan histogram: %+v", h)
 	}
 	if r.DriftShare != 0.5 || !r.DatasetDrifted || r.Confidence == nil {
 		t.Errorf("share %v, dataset drifted %v, confidence %v", r.DriftShare, r.DatasetDrifted, r.Confidence)

@@ -1,13 +1,16 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -32,6 +36,108 @@ type ModelSummary struct {
 	Canary      *CanaryPoint  `json:"canary,omitempty"`
 	Performance *PerfPoint    `json:"performance,omitempty"`
 	Alerts      []FiringAlert `json:"alerts"`
+	// Versions are the model's versions, oldest first.
+	Versions []ModelVersion `json:"versions"`
+}
+
+// ModelVersion is one version of a model: when it started (the window
+// start of the first report naming it), when it was last seen, in which
+// roles, and the training run recorded for it (lookout version set).
+type ModelVersion struct {
+	Version  string    `json:"version"`
+	Run      string    `json:"run,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Roles    []string  `json:"roles,omitempty"`
+	// SetAt is when the run was recorded, for a version in the versions
+	// bucket.
+	SetAt time.Time `json:"set_at,omitzero"`
+}
+
+// modelVersions merges what the reports said of a model's versions with
+// the versions bucket's records; the bucket's run wins, being the newest
+// word.
+func modelVersions(spans []VersionSpan, records []versions.Record) []ModelVersion {
+	var out []ModelVersion
+	at := map[string]int{}
+	for _, sp := range spans {
+		i, ok := at[sp.Version]
+		if !ok {
+			i = len(out)
+			at[sp.Version] = i
+			out = append(out, ModelVersion{Version: sp.Version, Started: sp.First, LastSeen: sp.Last})
+		}
+		v := &out[i]
+		if sp.First.Before(v.Started) {
+			v.Started = sp.First
+		}
+		if sp.Last.After(v.LastSeen) {
+			v.LastSeen = sp.Last
+		}
+		if sp.Run != "" {
+			v.Run = sp.Run
+		}
+		if !slices.Contains(v.Roles, sp.Role) {
+			v.Roles = append(v.Roles, sp.Role)
+			slices.Sort(v.Roles)
+		}
+	}
+	for _, r := range records {
+		i, ok := at[r.Version]
+		if !ok {
+			i = len(out)
+			at[r.Version] = i
+			out = append(out, ModelVersion{Version: r.Version})
+		}
+		if r.Run != "" {
+			out[i].Run = r.Run
+		}
+		out[i].SetAt = r.SetAt
+	}
+	// Oldest first; versions no report named yet last, by when recorded.
+	slices.SortStableFunc(out, func(a, b ModelVersion) int {
+		switch {
+		case a.Started.IsZero() != b.Started.IsZero():
+			if a.Started.IsZero() {
+				return 1
+			}
+			return -1
+		case !a.Started.Equal(b.Started):
+			return a.Started.Compare(b.Started)
+		}
+		return cmp.Or(a.SetAt.Compare(b.SetAt), strings.Compare(a.Version, b.Version))
+	})
+	if out == nil {
+		out = []ModelVersion{}
+	}
+	return out
+}
+
+// versionRefresh is how long the versions bucket's records are reused:
+// the pages ask for models on every live update.
+const versionRefresh = 10 * time.Second
+
+// versionRecords returns the versions bucket's records by model, read at
+// most every versionRefresh; none when the bucket is missing.
+func (h *Handler) versionRecords(ctx context.Context) map[string][]versions.Record {
+	h.versMu.Lock()
+	defer h.versMu.Unlock()
+	if h.versAt.IsZero() || time.Since(h.versAt) >= versionRefresh {
+		h.versAt = time.Now()
+		if h.opts.JS != nil {
+			if kv, err := versions.Bind(ctx, h.opts.JS, h.opts.Subjects); err == nil {
+				if list, err := versions.List(ctx, kv, ""); err == nil {
+					h.vers = map[string][]versions.Record{}
+					for _, r := range list {
+						h.vers[r.Model] = append(h.vers[r.Model], r)
+					}
+				} else {
+					h.opts.Log.Debug("dashboard: versions", zap.Error(err))
+				}
+			}
+		}
+	}
+	return h.vers
 }
 
 // FiringAlert is an alert firing now, and whether a silence mutes it.
@@ -97,10 +203,11 @@ func (h *Handler) models(ctx context.Context) ([]ModelSummary, error) {
 			names = append(names, m)
 		}
 	}
+	records := h.versionRecords(ctx)
 	out := make([]ModelSummary, 0, len(names))
 	for _, name := range names {
 		s, _ := h.index.Snapshot(name, time.Time{})
-		m := ModelSummary{Name: name, Alerts: byModel[name], State: "ok"}
+		m := ModelSummary{Name: name, Alerts: byModel[name], State: "ok", Versions: modelVersions(s.Versions, records[name])}
 		if m.Alerts == nil {
 			m.Alerts = []FiringAlert{}
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/lookout-ml/lookout/pkg/alerting"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/services/alert"
 )
 
@@ -34,6 +35,9 @@ var assetsFS embed.FS
 
 //go:embed templates/*.html
 var templatesFS embed.FS
+
+// favicon is assets/favicon.svg, served at /favicon.ico.
+var favicon, _ = assetsFS.ReadFile("assets/favicon.svg")
 
 var pages = template.Must(template.ParseFS(templatesFS, "templates/*.html"))
 
@@ -63,6 +67,11 @@ type Handler struct {
 	// shutdown waits for its open requests).
 	done     chan struct{}
 	doneOnce sync.Once
+
+	// vers caches the versions bucket's records (versionRecords).
+	versMu sync.Mutex
+	versAt time.Time
+	vers   map[string][]versions.Record
 }
 
 // New returns a Handler; Run feeds its index.
@@ -80,8 +89,12 @@ func New(opts Options) *Handler {
 		OnDrift: g.drift, OnCanary: g.canary, OnPerf: g.perf}
 	static, _ := fs.Sub(assetsFS, "assets")
 	h.mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheFor(http.FileServerFS(static))))
+	// The icon itself, not a redirect: /favicon.ico is open behind the
+	// token (the login form asks for it), /assets/ is not.
 	h.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/assets/favicon.svg", http.StatusMovedPermanently)
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		_, _ = w.Write(favicon)
 	})
 	h.mux.HandleFunc("GET /{$}", h.page("overview.html"))
 	h.mux.HandleFunc("GET /models/{model}", h.page("model.html"))

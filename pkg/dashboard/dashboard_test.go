@@ -22,6 +22,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/dashboard"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
+	"github.com/lookout-ml/lookout/pkg/versions"
 	"github.com/lookout-ml/lookout/pkg/webauth"
 	"github.com/lookout-ml/lookout/services/alert"
 )
@@ -347,5 +348,73 @@ func TestGrafanaDashboardUsesTheGauges(t *testing.T) {
 		if !strings.Contains(exprs.String(), name+"{") {
 			t.Errorf("no panel queries %s", name)
 		}
+	}
+}
+
+// TestModelVersions: GET /api/v1/models lists each model's versions with
+// the window start of the first report naming them, their roles and run;
+// the versions bucket's run wins over a report's, and a version only the
+// bucket knows comes last.
+func TestModelVersions(t *testing.T) {
+	srv, js, subjects := start(t, dashboard.Options{
+		Firing: func(context.Context) ([]alerting.Alert, error) { return nil, nil }})
+	ctx := context.Background()
+	kv, err := versions.Ensure(ctx, js, subjects, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []versions.Record{{Model: "churn", Version: "v2", Run: "mlflow://abc"}, {Model: "churn", Version: "v9", Run: "https://runs/9"}} {
+		if _, err := versions.Put(ctx, kv, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Truncate(5 * time.Minute)
+	drift := func(version, run string, end time.Time) {
+		var m map[string]any
+		_ = json.Unmarshal(driftReport("churn", end, 2), &m)
+		m["version"], m["run"] = version, run
+		b, _ := json.Marshal(m)
+		if _, err := js.Publish(ctx, subjects.For(natsbus.KindDrift, "churn"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drift("v1", "https://runs/1", now.Add(-3*time.Hour))
+	drift("v1", "https://runs/1b", now.Add(-2*time.Hour))
+	drift("v2", "mlflow://old", now.Add(-time.Hour))
+	canary, _ := json.Marshal(map[string]any{"model": "churn",
+		"window":     map[string]any{"start": now.Add(-35 * time.Minute), "end": now.Add(-30 * time.Minute), "pairs": 10},
+		"production": map[string]any{"version": "v2"}, "canary": map[string]any{"version": "v3", "run": "wandb://e/p/r"},
+		"score": 100, "verdict": "promote"})
+	if _, err := js.Publish(ctx, subjects.For(natsbus.KindCanary, "churn"), canary); err != nil {
+		t.Fatal(err)
+	}
+	var got []dashboard.ModelVersion
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		var models []dashboard.ModelSummary
+		getJSON(t, srv.URL+"/api/v1/models", &models)
+		if len(models) != 1 || len(models[0].Versions) != 4 {
+			return fmt.Errorf("models %+v", models)
+		}
+		got = models[0].Versions
+		return nil
+	})
+	type want struct {
+		version, run, roles string
+		started             time.Time
+	}
+	wants := []want{
+		{"v1", "https://runs/1b", "production", now.Add(-3*time.Hour - 5*time.Minute)},
+		{"v2", "mlflow://abc", "production", now.Add(-time.Hour - 5*time.Minute)},
+		{"v3", "wandb://e/p/r", "canary", now.Add(-35 * time.Minute)},
+		{"v9", "https://runs/9", "", time.Time{}},
+	}
+	for i, w := range wants {
+		g := got[i]
+		if g.Version != w.version || g.Run != w.run || strings.Join(g.Roles, " ") != w.roles || !g.Started.Equal(w.started) {
+			t.Errorf("version %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if got[3].SetAt.IsZero() || !got[0].SetAt.IsZero() {
+		t.Errorf("set_at: v9 %v (want set), v1 %v (want none)", got[3].SetAt, got[0].SetAt)
 	}
 }

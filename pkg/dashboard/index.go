@@ -96,6 +96,8 @@ type VersionSpan struct {
 	Role    string    `json:"role"`
 	First   time.Time `json:"first"`
 	Last    time.Time `json:"last"`
+	// Run is the training run the newest report of the version named.
+	Run string `json:"run,omitempty"`
 }
 
 // Series is what the index keeps of one model.
@@ -257,7 +259,7 @@ func (x *Index) addReport(kind, model string, seq uint64, data []byte) {
 		}
 		s.Drift = insertPoint(s.Drift, p, func(p DriftPoint) time.Time { return p.End }, x.MaxPoints)
 		if r.Version != "" {
-			s.seeVersion(r.Version, "production", r.Window.Start, r.Window.End)
+			s.seeVersion(r.Version, "production", r.Run, r.Window.Start, r.Window.End)
 		}
 		x.sawReport(end)
 		x.mu.Unlock()
@@ -284,10 +286,10 @@ func (x *Index) addReport(kind, model string, seq uint64, data []byte) {
 		s := x.series(model)
 		s.Canary = insertPoint(s.Canary, p, func(p CanaryPoint) time.Time { return p.End }, x.MaxPoints)
 		if p.Canary != "" {
-			s.seeVersion(p.Canary, "canary", p.Start, p.End)
+			s.seeVersion(p.Canary, "canary", r.Canary.Run, p.Start, p.End)
 		}
 		if p.Production != "" {
-			s.seeVersion(p.Production, "production", p.Start, p.End)
+			s.seeVersion(p.Production, "production", r.Production.Run, p.Start, p.End)
 		}
 		x.sawReport(end)
 		x.mu.Unlock()
@@ -338,12 +340,17 @@ func (s *Series) rejectedIn(start, end time.Time) int {
 	return n
 }
 
-func (s *Series) seeVersion(version, role string, start, end time.Time) {
+func (s *Series) seeVersion(version, role, run string, start, end time.Time) {
 	for i := range s.Versions {
 		v := &s.Versions[i]
 		if v.Version == version && v.Role == role {
 			if start.Before(v.First) {
 				v.First = start
+			}
+			// The newest report's run wins: a run recorded later (lookout
+			// version set after the first windows) replaces none.
+			if run != "" && (v.Run == "" || !end.Before(v.Last)) {
+				v.Run = run
 			}
 			if end.After(v.Last) {
 				v.Last = end
@@ -351,7 +358,7 @@ func (s *Series) seeVersion(version, role string, start, end time.Time) {
 			return
 		}
 	}
-	s.Versions = append(s.Versions, VersionSpan{Version: version, Role: role, First: start, Last: end})
+	s.Versions = append(s.Versions, VersionSpan{Version: version, Role: role, First: start, Last: end, Run: run})
 	sort.Slice(s.Versions, func(i, j int) bool { return s.Versions[i].First.Before(s.Versions[j].First) })
 }
 
@@ -609,6 +616,7 @@ type canaryReport struct {
 
 type canarySide struct {
 	Version string `json:"version"`
+	Run     string `json:"run"`
 	Latency struct {
 		P95 *float64 `json:"p95"`
 	} `json:"latency_ms"`

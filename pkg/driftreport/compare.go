@@ -340,6 +340,7 @@ func numerical(rc *Column, cur []float64, rule Rule, small bool, tested int, opt
 	cs := stats.Shares(stats.BinCountsSorted(cur, edges))
 	fd.PSI = stats.PSI(rs, cs)
 	fd.JensenShannon = stats.JensenShannon(rs, cs)
+	fd.Histogram = numericalHistogram(edges, rs, cs)
 
 	lo, hi := ref[0], ref[len(ref)-1]
 	below := lowerBound(cur, lo)
@@ -404,6 +405,7 @@ func categorical(refCol *Column, ref, cur []string, rule Rule, small bool, teste
 	rs, cs := stats.Shares(rc), stats.Shares(cc)
 	fd.PSI = stats.PSI(rs, cs)
 	fd.JensenShannon = stats.JensenShannon(rs, cs)
+	fd.Histogram = categoricalHistogram(cats, rs, cs)
 	table := [][]float64{toFloats(rc), toFloats(cc)}
 	chi, err := stats.Chi2Contingency(table)
 	if err != nil && !errors.Is(err, stats.ErrZeroExpected) {

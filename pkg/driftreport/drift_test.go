@@ -335,8 +335,8 @@ var extraKeys = map[string][]string{
 	"report":       {"data_quality", "sampled", "multivariate"},
 	"root_cause":   {"by_feature", "summary"},
 	"multivariate": {"reference_std", "components", "columns", "rows", "reference_rows"},
-	"numerical":    {"threshold_null", "note"},
-	"categorical":  {"threshold_null", "note"},
+	"numerical":    {"threshold_null", "note", "histogram"},
+	"categorical":  {"threshold_null", "note", "histogram"},
 	"confidence":   {"mean_z", "reference_p10", "low_share", "reference_low_share", "low_threshold"},
 }
 

@@ -111,6 +111,9 @@ type FeatureDrift struct {
 	ThresholdSource string         `json:"threshold_source"`
 	ThresholdNull   *ThresholdNull `json:"threshold_null,omitempty"`
 	Drifted         bool           `json:"drifted"`
+	// Histogram holds the bins psi and jensen_shannon compare, with both
+	// sides' shares.
+	Histogram *Histogram `json:"histogram,omitempty"`
 	// Note explains an unusual comparison, such as a feature numerical on
 	// one side and categorical on the other.
 	Note string `json:"note,omitempty"`

@@ -25,6 +25,9 @@ const (
 	LoginPath = "/login"
 	// HealthPath is always open: probes carry no token.
 	HealthPath = "/healthz"
+	// FaviconPath is open too: a browser asks for the icon on the login
+	// form itself, before it holds a cookie, and an icon is no secret.
+	FaviconPath = "/favicon.ico"
 	// CookieName is the session cookie set by a successful login.
 	CookieName = "lookout_session"
 	// SessionTTL is how long a login cookie is valid.
@@ -91,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("Referrer-Policy", "no-referrer")
 
-	if r.URL.Path == HealthPath {
+	if r.URL.Path == HealthPath || (r.URL.Path == FaviconPath && (r.Method == http.MethodGet || r.Method == http.MethodHead)) {
 		h.next.ServeHTTP(w, r)
 		return
 	}

@@ -99,6 +99,9 @@ func TestTokenRequired(t *testing.T) {
 		{"bearer api", "/api/v1/models", bearer(token), http.StatusOK},
 		// Health probes carry no token.
 		{"healthz open", "/healthz", nil, http.StatusOK},
+		// The icon too (the login form asks for it), and only the icon.
+		{"favicon open", "/favicon.ico", nil, http.StatusOK},
+		{"assets closed", "/assets/favicon.svg", nil, http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, http.MethodGet, srv.URL+tc.path, tc.header, "")

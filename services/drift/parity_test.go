@@ -98,6 +98,12 @@ func TestServiceMatchesOffline(t *testing.T) {
 		len(service.RootCause.Segments) == 0 || service.RootCause.Segments[0].Value != "eu" {
 		t.Errorf("service: multivariate %+v, embeddings %+v, root cause %+v", service.Multivariate, service.Embeddings, service.RootCause)
 	}
+	// The histograms are part of what must match.
+	for name, f := range service.Features {
+		if h := f.Histogram; h == nil || len(h.Reference) == 0 || len(h.Reference) != len(h.Current) {
+			t.Errorf("service: feature %s has no histogram: %+v", name, h)
+		}
+	}
 	normalise := func(r driftreport.Report) string {
 		r.Model, r.Version, r.Reference.Source = "", "", ""
 		r.Window.Start, r.Window.End = time.Time{}, time.Time{}

@@ -7,6 +7,7 @@
   const api = "/api/v1/models/" + encodeURIComponent(model);
   let series = null;
   let chosenSeq = null;
+  let chosenReport = null;
   let pickedFeature = null;
   let sort = { key: "severity", asc: false };
   let tableRows = [];
@@ -186,11 +187,120 @@
         { label: "threshold", stroke: "#6e7781", dash: dashed, width: 1 },
       ],
     }, [d.map(p => L.t(p.end)), d.map(p => i >= 0 && p.severity[i] >= 0 ? p.severity[i] : null), d.map(() => 1)], [1]);
+    drawHistogram();
   }
+
+  // num writes a bin edge short: three significant digits.
+  const num = v => Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : String(+v.toPrecision(3));
+
+  // binLabels names a histogram's bins: the open outer bins and [a, b)
+  // between edges, or the categories.
+  function binLabels(h) {
+    if (h.categories) return h.categories.map((c, i) => h.other && i === h.categories.length - 1 ? "(other)" : c);
+    const e = h.edges || [];
+    if (!e.length) return ["all"];
+    return h.reference.map((_, i) => i === 0 ? "< " + num(e[0]) : i === e.length ? "≥ " + num(e[e.length - 1]) : num(e[i - 1]) + "–" + num(e[i]));
+  }
+
+  // drawHistogram draws the picked feature's bins in the chosen window's
+  // report: reference and window shares side by side.
+  function drawHistogram() {
+    const box = $("c-feature-distribution");
+    const f = chosenReport && pickedFeature && chosenReport.features ? chosenReport.features[pickedFeature] : null;
+    const h = f && f.histogram;
+    box.dataset.chart = "feature-distribution";
+    if (!h || !h.reference || !h.reference.length) {
+      box.dataset.points = "0";
+      box.replaceChildren();
+      $("dist-note").textContent = chosenReport ? "This window's report has no histogram for " + (pickedFeature || "the feature") + "." : "";
+      return;
+    }
+    const labels = binLabels(h);
+    const n = labels.length;
+    const width = Math.max(300, box.clientWidth || 560), height = 230;
+    const left = 44, right = 8, top = 22, bottom = 64;
+    const canvas = L.el("canvas");
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = width * ratio; canvas.height = height * ratio;
+    canvas.style.width = width + "px"; canvas.style.height = height + "px";
+    const g = canvas.getContext("2d");
+    g.scale(ratio, ratio);
+    g.font = "11px system-ui, sans-serif";
+    const ymax = Math.max(0.01, ...h.reference, ...h.current) * 1.1;
+    const plotH = height - top - bottom, plotW = width - left - right;
+    const y = v => top + plotH * (1 - v / ymax);
+    g.strokeStyle = "#d0d7de"; g.fillStyle = "#6e7781"; g.textAlign = "right"; g.textBaseline = "middle";
+    for (let k = 0; k <= 4; k++) {
+      const v = ymax * k / 4;
+      g.beginPath(); g.moveTo(left, y(v)); g.lineTo(width - right, y(v)); g.stroke();
+      g.fillText(L.fmt(100 * v, 0) + "%", left - 4, y(v));
+    }
+    const slot = plotW / n, barW = Math.max(1, slot * 0.38);
+    let bars = 0;
+    const colors = ["#8c959f", "#0969da"];
+    [h.reference, h.current].forEach((vals, side) => {
+      g.fillStyle = colors[side];
+      vals.forEach((v, i) => {
+        if (v === null || v === undefined) return;
+        bars++;
+        const x = left + i * slot + slot * 0.1 + side * barW;
+        g.fillRect(x, y(v), barW, Math.max(0, y(0) - y(v)));
+      });
+    });
+    g.fillStyle = "#1f2328"; g.textAlign = "right"; g.textBaseline = "middle";
+    labels.forEach((lab, i) => {
+      g.save();
+      g.translate(left + (i + 0.5) * slot, height - bottom + 8);
+      g.rotate(-Math.PI / 4);
+      g.fillText(lab.length > 14 ? lab.slice(0, 13) + "…" : lab, 0, 0);
+      g.restore();
+    });
+    g.textAlign = "left";
+    [["reference", 0], ["window", 1]].forEach(([name, side], k) => {
+      g.fillStyle = colors[side];
+      g.fillRect(left + 8 + k * 90, 6, 10, 10);
+      g.fillStyle = "#1f2328";
+      g.fillText(name, left + 22 + k * 90, 11);
+    });
+    const tip = L.el("div", { class: "tip" });
+    tip.hidden = true;
+    canvas.addEventListener("mousemove", e => {
+      const rect = canvas.getBoundingClientRect();
+      const i = Math.floor((e.clientX - rect.left - left) / slot);
+      if (i < 0 || i >= n) { tip.hidden = true; return; }
+      tip.hidden = false;
+      tip.textContent = labels[i] + " · reference " + L.pct(h.reference[i]) + " · window " + L.pct(h.current[i]);
+      tip.style.left = (e.clientX - rect.left + 12) + "px"; tip.style.top = (e.clientY - rect.top + 8) + "px";
+    });
+    canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+    box.replaceChildren(canvas, tip);
+    box.dataset.points = String(bars);
+    $("dist-note").textContent = (h.edges ? "Bins: the reference's deciles, as PSI bins them" :
+      h.other ? "The top " + (n - 1) + " categories, the rest as (other)" : "Every category") +
+      ". PSI " + L.fmt(f.psi) + ", Jensen-Shannon " + L.fmt(f.jensen_shannon) + ".";
+  }
+
+  // stepWindow chooses the drift window before (-1) or after (+1) the
+  // chosen one.
+  function stepWindow(dir) {
+    const d = series ? series.drift : [];
+    if (!d.length) return;
+    let i = d.findIndex(p => p.seq === chosenSeq);
+    i = i < 0 ? d.length - 1 : Math.min(d.length - 1, Math.max(0, i + dir));
+    chooseWindow(d[i].seq).catch(e => console.warn(e));
+  }
+  $("win-prev").addEventListener("click", () => stepWindow(-1));
+  $("win-next").addEventListener("click", () => stepWindow(1));
+  $("win-latest").addEventListener("click", () => stepWindow(Infinity));
 
   async function chooseWindow(seq) {
     chosenSeq = seq;
     const rep = await L.get(api + "/reports/" + seq + "?kind=drift");
+    if (seq !== chosenSeq) return; // a later choice won
+    chosenReport = rep;
+    $("dist-window").textContent = "reference (" + rep.reference.count + " rows) against the window " +
+      rep.window.start.slice(0, 16).replace("T", " ") + " – " + rep.window.end.slice(11, 16) + " UTC (" + rep.window.count + " events)";
+    drawHistogram();
     const q = (rep.data_quality && rep.data_quality.features) || {};
     $("window-label").textContent = "window " + rep.window.start.slice(0, 19).replace("T", " ") + " – " + rep.window.end.slice(11, 19) +
       " UTC, " + rep.window.count + " events" + (rep.version ? ", version " + rep.version : "") + " (stream sequence " + seq + ")";
@@ -237,10 +347,20 @@
 
   $("feature-pick").addEventListener("change", e => { pickedFeature = e.target.value; drawDistribution(); });
 
-  function drawVersions() {
-    const fmt = iso => iso.slice(0, 19).replace("T", " ");
-    $("versions").tBodies[0].replaceChildren(...(series.versions || []).map(v => L.el("tr", {},
-      L.el("td", { text: v.version }), L.el("td", { text: v.role }), L.el("td", { text: fmt(v.first) }), L.el("td", { text: fmt(v.last) }))));
+  // runCell links a training run when it is a web address; wandb:// and
+  // mlflow:// URIs stay text (their web address depends on the tracking
+  // server and the run's id, which the URI may not hold).
+  function runCell(run) {
+    if (!run) return L.el("td", { class: "muted", text: "not recorded" });
+    if (/^https?:\/\//i.test(run)) return L.el("td", { class: "run" }, L.el("a", { href: run, rel: "noopener noreferrer", target: "_blank", text: run }));
+    return L.el("td", { class: "run", text: run });
+  }
+
+  function drawVersions(list) {
+    const fmt = iso => iso ? iso.slice(0, 16).replace("T", " ") : "–";
+    $("versions").tBodies[0].replaceChildren(...(list || []).map(v => L.el("tr", { "data-version": v.version },
+      L.el("td", { text: v.version }), L.el("td", { text: (v.roles || []).join(", ") || "–" }),
+      L.el("td", { text: v.started ? fmt(v.started) : "no report yet" }), L.el("td", { text: fmt(v.last_seen) }), runCell(v.run))));
   }
 
   async function loadAlerts() {
@@ -248,6 +368,7 @@
     const mine = firing.filter(a => a.model === model);
     $("firing").replaceChildren(...(mine.length ? mine.map(L.alertItem) : [L.el("li", { class: "muted", text: "none" })]));
     const m = models.find(x => x.name === model);
+    drawVersions(m ? m.versions : []);
     const st = $("state");
     st.textContent = m ? m.state + (m.canary_verdict ? " · canary " + m.canary_verdict : "") : "no reports";
     st.className = "state " + (m ? m.state : "");
@@ -303,7 +424,6 @@
     drawCanary();
     drawAlerts();
     drawDistribution();
-    drawVersions();
     const d = series.drift;
     const latest = d.length ? d[d.length - 1].seq : null;
     // Follow the newest window unless the user chose one.
@@ -314,11 +434,18 @@
 
   const reload = L.debounce(() => load().catch(e => console.warn(e)), 1000);
   const reloadAlerts = L.debounce(refreshAlerts, 500);
+  // Versions change seldom: their last-seen dates follow the reports
+  // every few seconds.
+  const reloadVersions = L.debounce(() => L.get("/api/v1/models").then(ms => {
+    const m = ms.find(x => x.name === model);
+    drawVersions(m ? m.versions : []);
+  }).catch(e => console.warn(e)), 5000);
   L.setupRanges(reload);
   L.live(u => {
     if (u.model !== model && u.model !== "*") return;
     if (u.kind === "alerts" || u.kind === "silence") reloadAlerts();
     if (u.kind !== "silence") reload();
+    if (u.kind === "drift" || u.kind === "canary") reloadVersions();
   });
   load().catch(e => console.warn(e));
   refreshAlerts();
