@@ -61,12 +61,8 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if model != "" && !event.IsValidModel(model) {
 		return fmt.Errorf("%w: --model %q is not a valid model name (letters, digits, '-' and '_')", errUsage, model)
 	}
-	switch role {
-	case event.RoleProduction, event.RoleCanary, event.RoleShadow:
-	case "all":
-		role = ""
-	default:
-		return fmt.Errorf("%w: --role %q: want production, canary, shadow or all", errUsage, role)
+	if role, err = roleFilter(role); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(configPath)
 	if err != nil {

@@ -255,3 +255,45 @@ func TestReferenceCommand(t *testing.T) {
 		t.Errorf("set without --model: exit %d, want 2", code)
 	}
 }
+
+// `lookout reference set` pins only the production rows of PATH by
+// default, as drift compares production traffic; --role picks another
+// role, and "all" keeps every row.
+func TestReferenceSetRole(t *testing.T) {
+	ns := natstest.RunServer(t)
+	url := ns.ClientURL()
+	var b strings.Builder
+	b.WriteString("id,role,age,prediction\n")
+	for i := range 200 {
+		role := []string{"production", "production", "", "canary"}[i%4] // no role is production
+		fmt.Fprintf(&b, "r%d,%s,%d,%.2f\n", i, role, 20+i%50, float64(i%10)/10)
+	}
+	path := filepath.Join(t.TempDir(), "mixed.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "150 rows"},
+		{[]string{"--role", "canary"}, "50 rows"},
+		{[]string{"--role", "all"}, "200 rows"},
+	} {
+		args := append([]string{"reference", "set", "--model", "churn", "--nats", url}, c.args...)
+		code, out, errOut := runLookout(t, append(args, path)...)
+		if code != 0 || !strings.Contains(out, "pinned the drift reference of churn: "+c.want) {
+			t.Errorf("set %v: exit %d, %q %q; want %s", c.args, code, out, errOut, c.want)
+		}
+	}
+	code, out, _ := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "canary", path)
+	if code != 0 {
+		t.Fatalf("set --role canary: exit %d", code)
+	}
+	if code, out, _ = runLookout(t, "reference", "show", "--model", "churn", "--nats", url); code != 0 || !strings.Contains(out, "50 rows") || !strings.Contains(out, "role canary") {
+		t.Errorf("show: exit %d, %q", code, out)
+	}
+	if code, _, errOut := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "staging", path); code != 2 || !strings.Contains(errOut, "--role") {
+		t.Errorf("set --role staging: exit %d, %q", code, errOut)
+	}
+}
