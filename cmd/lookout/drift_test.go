@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
 	"github.com/lookout-ml/lookout/pkg/parquetarchive"
@@ -295,5 +296,44 @@ func TestReferenceSetRole(t *testing.T) {
 	}
 	if code, _, errOut := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "staging", path); code != 2 || !strings.Contains(errOut, "--role") {
 		t.Errorf("set --role staging: exit %d, %q", code, errOut)
+	}
+}
+
+// `lookout drift` reads tag.<name> CSV columns as tags: when only the
+// region=eu rows move, the root cause says so.
+func TestDriftCommandCSVTags(t *testing.T) {
+	write := func(name string, euShift float64) string {
+		rng := rand.New(rand.NewPCG(uint64(len(name)), 3))
+		var b strings.Builder
+		b.WriteString("age,plan,tag.region,prediction\n")
+		for i := range 600 {
+			region, age := []string{"eu", "us"}[i%2], 40+10*rng.NormFloat64()
+			if region == "eu" {
+				age += euShift
+			}
+			fmt.Fprintf(&b, "%.3f,%s,%s,%.3f\n", age, []string{"basic", "pro"}[rng.IntN(2)], region, rng.Float64())
+		}
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ref, cur := write("ref.csv", 0), write("current.csv", 25)
+	code, out, errOut := runLookout(t, "drift", "--reference", ref, "--current", cur, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var report driftreport.Report
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := report.Features["tag.region"]; ok {
+		t.Error("tag.region compared as a feature")
+	}
+	rc := report.RootCause
+	if rc == nil || len(rc.Segments) == 0 || rc.Segments[0].Tag != "region" || rc.Segments[0].Value != "eu" ||
+		!strings.Contains(rc.Summary, "mostly in region=eu") {
+		t.Errorf("root cause %+v, want region=eu first and in the summary", rc)
 	}
 }
