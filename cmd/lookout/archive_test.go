@@ -561,3 +561,72 @@ func BenchmarkReplay(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 }
+
+// TestArchiveEmbeddingsReadByDuckDB: events carrying `embeddings`, sent
+// through `lookout run`, are archived as one list<double> column per
+// embedding name under the embeddings group, which DuckDB reads back as
+// DOUBLE[] with every value as sent, in order; an event without an
+// embedding has NULL there.
+func TestArchiveEmbeddingsReadByDuckDB(t *testing.T) {
+	duckdbNodeDir(t)
+	data := t.TempDir()
+	lk := startLookout(t, data, "--config", archiveConfig(t, "300ms", 200))
+	logOnFailure(t, lk)
+	pub := newTestPublisher(t, lk.NATSURL)
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	want := map[string]map[string][]float64{}
+	var events []map[string]any
+	for i := range 12 {
+		e := archiveEvent("emb", i, base)
+		emb := map[string][]float64{}
+		if i%4 != 3 {
+			emb["text"] = []float64{float64(i) / 10, -2.5e-7 * float64(i), 1e300, 0, 3}[:2+i%4]
+		}
+		if i%3 == 0 {
+			emb["img"] = []float64{float64(i) + 0.5}
+		}
+		if len(emb) > 0 {
+			e["embeddings"] = emb
+		}
+		want[e["id"].(string)] = emb
+		events = append(events, e)
+	}
+	if err := pub.publish(events); err != nil {
+		t.Fatal(err)
+	}
+	waitForArchive(t, data, len(events))
+	lk.Stop(t)
+
+	glob := filepath.Join(data, "archive", "model=emb", "**", "*.parquet")
+	res := duckdbSQL(t,
+		"SELECT id, embeddings.text AS text, embeddings.img AS img FROM read_parquet('"+glob+"', union_by_name = true) ORDER BY id",
+		"SELECT column_type FROM (DESCRIBE SELECT embeddings.text AS text FROM read_parquet('"+glob+"', union_by_name = true))")
+	if len(res[0]) != len(events) {
+		t.Fatalf("DuckDB reads %d rows, want %d: %v", len(res[0]), len(events), res[0])
+	}
+	for _, row := range res[0] {
+		id := row["id"].(string)
+		for _, name := range []string{"text", "img"} {
+			w, ok := want[id][name]
+			got, isList := row[name].([]any)
+			if !ok {
+				if row[name] != nil {
+					t.Errorf("%s: embeddings.%s = %v, want NULL", id, name, row[name])
+				}
+				continue
+			}
+			if !isList || len(got) != len(w) {
+				t.Errorf("%s: embeddings.%s = %v, want %v", id, name, row[name], w)
+				continue
+			}
+			for k := range w {
+				if v, _ := got[k].(float64); v != w[k] {
+					t.Errorf("%s: embeddings.%s[%d] = %v, want %v", id, name, k, got[k], w[k])
+				}
+			}
+		}
+	}
+	if typ := res[1][0]["column_type"]; typ != "DOUBLE[]" {
+		t.Errorf("DuckDB type of embeddings.text = %v, want DOUBLE[]", typ)
+	}
+}

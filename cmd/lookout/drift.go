@@ -40,7 +40,8 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(fs.Output(), "Usage: lookout drift --reference REF --current CUR [--json] [--model M] [--role R]")
 		fmt.Fprintln(fs.Output(), "\nCompares CUR with REF, feature by feature, and prints the drift report. In a CSV file,")
 		fmt.Fprintln(fs.Output(), "prediction and confidence are those fields; id, request_id, model, version, role, ts and")
-		fmt.Fprintln(fs.Output(), "latency_ms are metadata; every other column is a feature, numerical when most values are")
+		fmt.Fprintln(fs.Output(), "latency_ms are metadata; tag.<name> columns are the rows' tags (for root cause); embeddings")
+		fmt.Fprintln(fs.Output(), "come in JSON lines or Parquet only. Every other column is a feature, numerical when most values are")
 		fmt.Fprintln(fs.Output(), "numbers (the other values are counted as type mismatches), else categorical (an empty cell")
 		fmt.Fprintln(fs.Output(), "is null). A prediction column with any text holds class labels, as prediction_label does.")
 		fmt.Fprintln(fs.Output(), "JSON lines are prediction events as published. The exit code is 0 whether or not drift")
@@ -61,12 +62,8 @@ func driftCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if model != "" && !event.IsValidModel(model) {
 		return fmt.Errorf("%w: --model %q is not a valid model name (letters, digits, '-' and '_')", errUsage, model)
 	}
-	switch role {
-	case event.RoleProduction, event.RoleCanary, event.RoleShadow:
-	case "all":
-		role = ""
-	default:
-		return fmt.Errorf("%w: --role %q: want production, canary, shadow or all", errUsage, role)
+	if role, err = roleFilter(role); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(configPath)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lookout-ml/lookout/pkg/driftreport"
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
 	"github.com/lookout-ml/lookout/pkg/parquetarchive"
@@ -266,5 +267,86 @@ func TestReferenceCommand(t *testing.T) {
 	code, _, _ = runLookout(t, "reference", "set", path)
 	if code != 2 {
 		t.Errorf("set without --model: exit %d, want 2", code)
+	}
+}
+
+// `lookout reference set` pins only the production rows of PATH by
+// default, as drift compares production traffic; --role picks another
+// role, and "all" keeps every row.
+func TestReferenceSetRole(t *testing.T) {
+	ns := natstest.RunServer(t)
+	url := ns.ClientURL()
+	var b strings.Builder
+	b.WriteString("id,role,age,prediction\n")
+	for i := range 200 {
+		role := []string{"production", "production", "", "canary"}[i%4] // no role is production
+		fmt.Fprintf(&b, "r%d,%s,%d,%.2f\n", i, role, 20+i%50, float64(i%10)/10)
+	}
+	path := filepath.Join(t.TempDir(), "mixed.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "150 rows"},
+		{[]string{"--role", "canary"}, "50 rows"},
+		{[]string{"--role", "all"}, "200 rows"},
+	} {
+		args := append([]string{"reference", "set", "--model", "churn", "--nats", url}, c.args...)
+		code, out, errOut := runLookout(t, append(args, path)...)
+		if code != 0 || !strings.Contains(out, "pinned the drift reference of churn: "+c.want) {
+			t.Errorf("set %v: exit %d, %q %q; want %s", c.args, code, out, errOut, c.want)
+		}
+	}
+	code, out, _ := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "canary", path)
+	if code != 0 {
+		t.Fatalf("set --role canary: exit %d", code)
+	}
+	if code, out, _ = runLookout(t, "reference", "show", "--model", "churn", "--nats", url); code != 0 || !strings.Contains(out, "50 rows") || !strings.Contains(out, "role canary") {
+		t.Errorf("show: exit %d, %q", code, out)
+	}
+	if code, _, errOut := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "staging", path); code != 2 || !strings.Contains(errOut, "--role") {
+		t.Errorf("set --role staging: exit %d, %q", code, errOut)
+	}
+}
+
+// `lookout drift` reads tag.<name> CSV columns as tags: when only the
+// region=eu rows move, the root cause says so.
+func TestDriftCommandCSVTags(t *testing.T) {
+	write := func(name string, euShift float64) string {
+		rng := rand.New(rand.NewPCG(uint64(len(name)), 3))
+		var b strings.Builder
+		b.WriteString("age,plan,tag.region,prediction\n")
+		for i := range 600 {
+			region, age := []string{"eu", "us"}[i%2], 40+10*rng.NormFloat64()
+			if region == "eu" {
+				age += euShift
+			}
+			fmt.Fprintf(&b, "%.3f,%s,%s,%.3f\n", age, []string{"basic", "pro"}[rng.IntN(2)], region, rng.Float64())
+		}
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ref, cur := write("ref.csv", 0), write("current.csv", 25)
+	code, out, errOut := runLookout(t, "drift", "--reference", ref, "--current", cur, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var report driftreport.Report
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := report.Features["tag.region"]; ok {
+		t.Error("tag.region compared as a feature")
+	}
+	rc := report.RootCause
+	if rc == nil || len(rc.Segments) == 0 || rc.Segments[0].Tag != "region" || rc.Segments[0].Value != "eu" ||
+		!strings.Contains(rc.Summary, "mostly in region=eu") {
+		t.Errorf("root cause %+v, want region=eu first and in the summary", rc)
 	}
 }

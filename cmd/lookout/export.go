@@ -20,6 +20,7 @@ import (
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/parquetarchive"
+	archiveservice "github.com/lookout-ml/lookout/services/archive"
 )
 
 func init() {
@@ -44,6 +45,9 @@ func init() {
 // feedback service would reject (no label nor helpful, bad types) is
 // skipped. The stream keeps feedback for nats.retention (7 days by
 // default): older labels are not in it.
+//
+// The archive is --data's archive/ folder, or with archive.s3 in --config
+// (and no --data given) the bucket's prefix.
 //
 // Without NATS the export fails, naming the server, unless
 // --without-labels says to export the predictions alone (label columns
@@ -91,12 +95,20 @@ func exportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	out := rest[0]
 
+	cfg, err := client.load()
+	if err != nil {
+		return err
+	}
+	archive := filepath.Join(dataDir, "archive")
+	// With archive.s3 the archive is in the bucket, not under --data; an
+	// explicit --data still reads that folder (a copy, say).
+	if s3 := sectionOf[archiveservice.Config](cfg, archiveservice.Component).S3; s3.Enabled() && !flagSet(fs, "data") {
+		configureS3Reads(cfg)
+		archive = s3.Location()
+	}
+
 	var fb *feedbackIndex
 	if !withoutLabels {
-		cfg, err := client.load()
-		if err != nil {
-			return err
-		}
 		nc, js, err := client.connect("export")
 		if err != nil {
 			return fmt.Errorf("labels come from NATS: %w (pass --without-labels to export the predictions alone)", err)
@@ -108,9 +120,8 @@ func exportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 
-	archive := filepath.Join(dataDir, "archive")
 	opts := parquetarchive.ReadOptions{Model: model, From: from, To: to}
-	paths, err := parquetarchive.ExpandPaths([]string{archive})
+	paths, err := parquetarchive.ExpandPathsContext(ctx, []string{archive})
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
@@ -160,6 +171,13 @@ func exportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "exported %d predictions of %s (%d labelled) to %s\n", len(rows), model, nLabelled, out)
 	return nil
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func roleOf(p *event.Prediction) string {

@@ -26,7 +26,7 @@ func init() {
 func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "Usage:")
-		fmt.Fprintln(stderr, "  lookout reference set --model M PATH   pin PATH (Parquet file, archive folder or CSV) as M's drift reference")
+		fmt.Fprintln(stderr, "  lookout reference set --model M [--role R] PATH   pin PATH's rows of role R (Parquet file, archive folder or CSV) as M's drift reference")
 		fmt.Fprintln(stderr, "  lookout reference show --model M       describe M's pinned reference")
 		fmt.Fprintln(stderr, "  lookout reference clear --model M      unpin it: drift goes back to its configured reference")
 		fmt.Fprintln(stderr, "\nThe reference is kept in JetStream, so every drift process uses it from its next window.")
@@ -46,11 +46,16 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		model     string
 		sampleCap int
 		learned   bool
+		role      string
 	)
 	client.register(fs)
 	fs.StringVar(&model, "model", "", "model `name`")
 	if sub == "set" {
 		fs.IntVar(&sampleCap, "sample-cap", driftreport.DefaultSampleCap, "values kept per feature before sampling uniformly")
+		// Drift compares the roles in drift.roles, production by default:
+		// a reference that mixed in canary or shadow rows would not be
+		// the traffic it is compared with.
+		fs.StringVar(&role, "role", event.RoleProduction, "keep only PATH's rows of this `role` (production, canary or shadow; a row without one is production); \"all\" keeps every row")
 	}
 	if sub == "clear" {
 		fs.BoolVar(&learned, "learned", false, "also forget the references drift learned for the model (a running drift process learns them again after its restart)")
@@ -69,6 +74,9 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 			return fmt.Errorf("%w: want one PATH, got %d arguments", errUsage, len(rest))
 		}
 		path = rest[0]
+		if role, err = roleFilter(role); err != nil {
+			return err
+		}
 	case "show", "clear":
 		if len(rest) != 0 {
 			return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
@@ -83,7 +91,7 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	if sub == "set" {
 		// Read the data before connecting: a bad file is the likelier error.
 		var info dataset.Info
-		ref, info, err = dataset.Load(ctx, path, dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model})
+		ref, info, err = dataset.Load(ctx, path, dataset.Options{Sample: driftreport.SampleOptions{Cap: sampleCap}, Model: model, Role: role})
 		if err != nil {
 			return err
 		}
@@ -93,6 +101,9 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		if !info.First.IsZero() {
 			source += fmt.Sprintf(" (%s to %s)", info.First.Format(time.RFC3339), info.Last.Format(time.RFC3339))
+		}
+		if role != "" {
+			source += ", role " + role
 		}
 	}
 	cfg, err := client.load()
@@ -146,4 +157,16 @@ func referenceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	return nil
+}
+
+// roleFilter reads a --role flag: a role keeps that role's rows, "all"
+// (returned as "") every row.
+func roleFilter(role string) (string, error) {
+	switch role {
+	case event.RoleProduction, event.RoleCanary, event.RoleShadow:
+		return role, nil
+	case "all":
+		return "", nil
+	}
+	return "", fmt.Errorf("%w: --role %q: want production, canary, shadow or all", errUsage, role)
 }

@@ -347,3 +347,66 @@ func TestRunS3BadBucketOrEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestExportReadsS3: with archive.s3 in --config, `lookout export` reads
+// the model's objects from the bucket and joins their labels from NATS;
+// an explicit --data still reads that folder instead.
+func TestExportReadsS3(t *testing.T) {
+	srv := s3test.Run(t, "lake")
+	cfg := s3Config(t, srv.URL, "1s", 1000)
+	store, err := parquetarchive.NewS3(parquetarchive.S3Config{Endpoint: srv.URL, Bucket: "lake", Prefix: "archive"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	mk := func(prefix string, n int) []*event.Prediction {
+		var out []*event.Prediction
+		for i := range n {
+			out = append(out, &event.Prediction{
+				Id: fmt.Sprintf("%s-%d", prefix, i), Model: "churn", Version: "v1", Role: []string{"production", "canary"}[i%2],
+				TsUnixNano: proto.Int64(day.Add(time.Duration(i) * time.Second).UnixNano()),
+				Features:   map[string]*event.Value{"age": event.Number(float64(40 + i))},
+				Prediction: event.Text("stay"),
+			})
+		}
+		return out
+	}
+	inS3 := mk("s3", 4)
+	first, last := parquetarchive.TimeRange(inS3)
+	if _, err := store.Write(context.Background(), parquetarchive.Key("churn", first, parquetarchive.FileName(first, last, 1)), inS3, parquetarchive.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	local := &parquetarchive.Folder{Root: filepath.Join(data, "archive")}
+	onDisk := mk("disk", 2)
+	first, last = parquetarchive.TimeRange(onDisk)
+	if _, err := local.Write(context.Background(), parquetarchive.Key("churn", first, parquetarchive.FileName(first, last, 1)), onDisk, parquetarchive.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, _, js := natstest.RunWithStreams(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := js.Publish(ctx, "lookout.feedback.churn", []byte(`{"id":"s3-2","label":"churn"}`)); err != nil {
+		t.Fatal(err)
+	}
+	export := func(args ...string) string {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out.parquet")
+		var stdout, stderr bytes.Buffer
+		all := append([]string{"export", "--config", cfg, "--nats", ns.ClientURL(), "--model", "churn"}, args...)
+		if code := run(ctx, append(all, out), &stdout, &stderr); code != 0 {
+			t.Fatalf("export %v: exit %d\n%s%s", args, code, &stdout, &stderr)
+		}
+		rows := duckdbSQL(t, "SELECT string_agg(id || ':' || coalesce(label_label, '-'), ',' ORDER BY id) AS ids FROM read_parquet('"+out+"')")
+		return fmt.Sprint(rows[0][0]["ids"])
+	}
+	if got, want := export(), "s3-0:-,s3-1:-,s3-2:churn,s3-3:-"; got != want {
+		t.Errorf("export from S3: %s, want %s", got, want)
+	}
+	if got, want := export("--role", "production", "--labelled"), "s3-2:churn"; got != want {
+		t.Errorf("export from S3 --role production --labelled: %s, want %s", got, want)
+	}
+	if got, want := export("--data", data), "disk-0:-,disk-1:-"; got != want {
+		t.Errorf("export --data with archive.s3: %s, want %s", got, want)
+	}
+}

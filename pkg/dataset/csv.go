@@ -15,7 +15,11 @@ import (
 )
 
 // CSV columns with a meaning of their own; every other column is a feature.
+// A tag.<name> column is the row's tag <name> (as `lookout publish` reads
+// CSV), kept with the row sample for root cause, not a feature.
 const (
+	tagPrefix     = "tag."
+	colTag        = "tag"
 	colPrediction = "prediction"
 	// colPredictionValue and colPredictionLabel are the archive's names
 	// (a CSV exported from it): a number, and a class label that is a
@@ -38,7 +42,7 @@ var metadataColumns = map[string]bool{
 // csvColumn is what the first pass learns about a column.
 type csvColumn struct {
 	name    string
-	role    string // "feature", "prediction", "confidence", "model" or "" (skipped)
+	role    string // "feature", "prediction", "confidence", "model", "tag" or "" (skipped)
 	numeric bool   // a feature: most non-empty cells are finite numbers; else every one is
 	// numbers and texts count the non-empty cells that are and are not
 	// finite numbers.
@@ -112,6 +116,9 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 				row.Set(d.Sample.Index(cols[i].name), v)
 			}
 		}
+		if row != nil {
+			row.Tags = csvTags(cols, rec)
+		}
 		havePrediction := false
 		for i, c := range cols {
 			switch c.role {
@@ -140,6 +147,24 @@ func loadCSV(path string, d *driftreport.Dataset, opts Options, info *Info) erro
 			d.Prediction.AddNull()
 		}
 	}
+}
+
+// csvTags returns a row's tags from its tag.<name> columns; an empty cell
+// is no tag. Nil when the row has none.
+func csvTags(cols []csvColumn, rec []string) map[string]string {
+	var tags map[string]string
+	for i, c := range cols {
+		if c.role != colTag {
+			continue
+		}
+		if v := strings.TrimSpace(rec[i]); v != "" {
+			if tags == nil {
+				tags = map[string]string{}
+			}
+			tags[strings.TrimPrefix(c.name, tagPrefix)] = v
+		}
+	}
+	return tags
 }
 
 func newCSVReader(f io.Reader) *csv.Reader {
@@ -189,6 +214,8 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 		case name == colModel:
 			c.role = colModel
 			modelCol = i
+		case strings.HasPrefix(name, tagPrefix) && len(name) > len(tagPrefix):
+			c.role = colTag
 		case metadataColumns[name]:
 			c.role = ""
 			if name == colRole {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -249,5 +250,34 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 	if _, err := Decode(bytes.NewReader([]byte("junk")), driftreport.SampleOptions{}); err == nil {
 		t.Error("junk decoded")
+	}
+}
+
+// TestLoadCSVTags: tag.<name> columns are the rows' tags, in the row
+// sample that root cause reads, not features; an empty cell is no tag.
+func TestLoadCSVTags(t *testing.T) {
+	path := writeFile(t, "tags.csv", "age,tag.region,tag.tier,prediction\n"+
+		"42,eu,gold,1\n"+
+		"30,us,,0\n"+
+		"25,,,1\n")
+	d, _, err := Load(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range d.Features {
+		names = append(names, n)
+	}
+	if !slices.Equal(names, []string{"age"}) {
+		t.Errorf("features %v, want [age]", names)
+	}
+	if d.Sample == nil || len(d.Sample.Rows) != 3 {
+		t.Fatalf("row sample %+v, want 3 rows", d.Sample)
+	}
+	want := []map[string]string{{"region": "eu", "tier": "gold"}, {"region": "us"}, nil}
+	for i, row := range d.Sample.Rows {
+		if !maps.Equal(row.Tags, want[i]) {
+			t.Errorf("row %d: tags %v, want %v", i, row.Tags, want[i])
+		}
 	}
 }

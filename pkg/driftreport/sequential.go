@@ -1,6 +1,9 @@
 package driftreport
 
-import "math"
+import (
+	"encoding/json"
+	"math"
+)
 
 // Sequential detector settings.
 const (
@@ -40,7 +43,8 @@ type SequentialStat struct {
 }
 
 // SequentialState carries the detectors of one model from window to
-// window. The zero value is a fresh start.
+// window. The zero value is a fresh start. It marshals to JSON, so that a
+// service can keep it with its checkpoint and resume after a restart.
 type SequentialState struct {
 	Windows                int
 	shareSum, phSum, phMin float64
@@ -69,4 +73,35 @@ func (s *SequentialState) Update(r *Report) *Sequential {
 		out.ConfidenceMean = &SequentialStat{Method: "cusum", Statistic: finite(s.cusum), Threshold: CUSUMH, Alarm: s.cusum > CUSUMH}
 	}
 	return out
+}
+
+// sequentialJSON is SequentialState's stored form.
+type sequentialJSON struct {
+	Windows     int     `json:"windows"`
+	ShareSum    float64 `json:"share_sum"`
+	PHSum       float64 `json:"ph_sum"`
+	PHMin       float64 `json:"ph_min"`
+	ConfWindows int     `json:"conf_windows,omitempty"`
+	CUSUM       float64 `json:"cusum"`
+}
+
+// MarshalJSON stores the detectors' state. A figure that is not finite
+// (JSON has no NaN) is stored as the finite value reports show for it,
+// rather than failing the checkpoint it is part of.
+func (s SequentialState) MarshalJSON() ([]byte, error) {
+	return json.Marshal(sequentialJSON{
+		Windows: s.Windows, ShareSum: finite(s.shareSum), PHSum: finite(s.phSum), PHMin: finite(s.phMin),
+		ConfWindows: s.confWindows, CUSUM: finite(s.cusum),
+	})
+}
+
+// UnmarshalJSON restores what MarshalJSON stored.
+func (s *SequentialState) UnmarshalJSON(b []byte) error {
+	var j sequentialJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = SequentialState{Windows: j.Windows, shareSum: j.ShareSum, phSum: j.PHSum, phMin: j.PHMin,
+		confWindows: j.ConfWindows, cusum: j.CUSUM}
+	return nil
 }

@@ -189,8 +189,12 @@ func (s *S3) objectKey(key string) string {
 }
 
 // Location returns s3://bucket/prefix.
-func (s *S3) Location() string {
-	return strings.TrimSuffix("s3://"+s.cfg.Bucket+"/"+s.cfg.prefix(), "/")
+func (s *S3) Location() string { return s.cfg.Location() }
+
+// Location returns s3://bucket/prefix, where an archive with c keeps its
+// objects.
+func (c S3Config) Location() string {
+	return strings.TrimSuffix("s3://"+c.Bucket+"/"+c.prefix(), "/")
 }
 
 // Exists asks for the object's metadata.

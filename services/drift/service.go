@@ -112,7 +112,7 @@ type Service struct {
 type modelState struct {
 	name string
 	// seq carries the sequential detectors across the model's reported
-	// windows (in memory: a restart starts them afresh).
+	// windows; stored with the checkpoint, so a restart resumes them.
 	seq     driftreport.SequentialState
 	ck      checkpoint // as last stored, plus what closed since
 	handled uint64     // the model's last sequence handled
@@ -452,6 +452,7 @@ func (s *Service) model(name string) *modelState {
 	m := &modelState{name: name, versionRefs: map[string]*driftreport.Dataset{}, versionSrc: map[string]string{}}
 	if ck, ok := s.ckpts[name]; ok {
 		m.ck = ck
+		m.seq = ck.Sequential
 		if ck.Window.Seen {
 			s.win.Restore(name, ck.Window, s.now())
 		}
@@ -569,6 +570,7 @@ func (s *Service) ack(force bool) {
 func (s *Service) storeCheckpoint(m *modelState) error {
 	ck := m.ck
 	ck.From, ck.Done = 0, m.handled
+	ck.Sequential = m.seq
 	for _, w := range s.win.Open(m.name) {
 		if ck.From == 0 || w.Value.firstSeq < ck.From {
 			ck.From = w.Value.firstSeq

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -43,6 +44,7 @@ type generator struct {
 	base    time.Time
 	version string
 	ageMean float64
+	confLow float64 // lowers every confidence by this much
 }
 
 func newGenerator(seed uint64) *generator {
@@ -52,7 +54,7 @@ func newGenerator(seed uint64) *generator {
 func (g *generator) next() *event.Prediction {
 	g.n++
 	plans := []string{"basic", "pro", "team"}
-	c := 0.6 + 0.4*g.rng.Float64()
+	c := 0.6 - g.confLow + 0.4*g.rng.Float64()
 	return &event.Prediction{
 		Id: fmt.Sprintf("e%d", g.n), Model: "churn", Version: g.version, Role: event.RoleProduction,
 		TsUnixNano: proto.Int64(g.base.Add(time.Duration(g.n) * time.Millisecond).UnixNano()),
@@ -420,6 +422,50 @@ func TestRollingHistorySurvivesRestart(t *testing.T) {
 	}
 	if src := got[1].Reference.Source; !strings.HasPrefix(src, "rolling: previous 1 windows") || got[1].Reference.Count != 1500 {
 		t.Errorf("rolling reference after the restart: %q, %d rows", src, got[1].Reference.Count)
+	}
+}
+
+// TestSequentialDetectorsSurviveRestart: the Page-Hinkley and CUSUM
+// figures after a restart continue from those before it, as if the
+// service had never stopped: each report's sequential part is what one
+// detector fed every report so far, in order, gives.
+func TestSequentialDetectorsSurviveRestart(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	pinStable(t, js)
+	cfg := driftsvc.DefaultConfig()
+	cfg.WindowEvents = 500
+	cfg.Window = time.Hour
+	stop := startDrift(t, nc, js, cfg)
+	g := newGenerator(5)
+	g.publish(t, js, 1000)
+	g.ageMean, g.confLow = 55, 0.1
+	g.publish(t, js, 1000)
+	before := waitReports(t, js, "churn", 4)
+	consumerAcked(t, js, 2000)
+	stop()
+
+	startDrift(t, nc, js, cfg)
+	g.publish(t, js, 1000)
+	got := waitReports(t, js, "churn", 6)
+	var seq driftreport.SequentialState
+	for i, r := range got {
+		want := seq.Update(&r)
+		s := r.Sequential
+		if s == nil || s.ConfidenceMean == nil {
+			t.Fatalf("report %d: sequential %+v", i+1, s)
+		}
+		if s.Windows != want.Windows || math.Abs(s.DriftShare.Statistic-want.DriftShare.Statistic) > 1e-9 ||
+			math.Abs(s.ConfidenceMean.Statistic-want.ConfidenceMean.Statistic) > 1e-9 {
+			t.Errorf("report %d: windows %d, page_hinkley %v, cusum %v; want %d, %v, %v", i+1,
+				s.Windows, s.DriftShare.Statistic, s.ConfidenceMean.Statistic,
+				want.Windows, want.DriftShare.Statistic, want.ConfidenceMean.Statistic)
+		}
+	}
+	// The shift and the lower confidence built up evidence before the
+	// restart, which the last report still carries.
+	if last := got[5].Sequential; last.DriftShare.Statistic <= 0 || last.ConfidenceMean.Statistic <= before[3].Sequential.ConfidenceMean.Statistic {
+		t.Errorf("last report: page_hinkley %v, cusum %v (cusum before the restart %v)",
+			last.DriftShare.Statistic, last.ConfidenceMean.Statistic, before[3].Sequential.ConfidenceMean.Statistic)
 	}
 }
 

@@ -88,6 +88,11 @@ type checkpoint struct {
 	ClosedFirst uint64 `json:"closed_first,omitempty"`
 	// Window is the window assigner's state of the model.
 	Window ew.KeyState `json:"window"`
+	// Sequential is the sequential detectors' state after the model's last
+	// reported window, so that a restart resumes them. Stored with Done,
+	// it never counts a window twice: a window reported again after a
+	// crash resumes from the state before it.
+	Sequential driftreport.SequentialState `json:"sequential"`
 }
 
 // parseCheckpoint reads a checkpoint, or the last reported sequence that
