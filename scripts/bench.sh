@@ -78,17 +78,52 @@ TEXT
   echo
   table run
   cat <<'TEXT'
-Levers taken, and why. Each stored prediction is decoded once per process for all four readers
-(`event.Stored`: about 3 of 4 reads come from memory in `all`; `lookout_stored_decode_hits_total`), and
-pulls are bounded by bytes. Acknowledging ingest's shared work queue in batches (AckAll) is not safe with
-more than one ingest process (one process's AckAll acknowledges what another holds and may lose in a crash),
-and a binary encoding on `lookout.predictions.*` would change what users read there, so neither was taken.
-Neither target is met. What holds `all` down is fan-out: every prediction is delivered by the server to five
-readers (archive, drift, canary, feedback as JetStream consumers, alert as a subscription), each delivery
-costing the server and the client about what a store costs; a CPU profile puts Lookout's own code (decode,
-windows, Parquet) under a fifth of the samples. Closing the gap needs one reader of the predictions stream
-per process that hands each message to every service in it (one delivery instead of five), which changes how
-each service checkpoints: a design step of its own. Ingest alone stays near 0.25-0.3 for the reasons below.
+Where the time goes (a CPU profile of the `lookout run` process during this benchmark:
+`LOOKOUT_BENCH_PROFILES=dir` writes one per case, from the hidden `LOOKOUT_CPUPROFILE`; no flag, no endpoint).
+`--only ingest`: nats-server 53% of the samples (stream stores 20%, of which the file store's write system
+call, one per stored message, 8%; the ingest consumer's acknowledgements, each deleting its work-queue message
+with a tombstone write, 8%; deliveries 6%; subject matching 6%), the nats.go client 24%, Lookout's own code
+20% (decode and validation 7%, re-encode 2%), the garbage collector 7% plus 14% in allocation. `all` uses three
+times the CPU of `--only ingest` for the same events: `lookout.predictions.*` is read by four JetStream
+consumers (archive, drift, feedback's index, canary's ordered reader; alert subscribes only with activity or
+rejection rules, the dashboard reads reports, alerts and rejections only), whose deliveries and client-side
+parsing cost more than their handlers. The process is CPU-bound on a shared machine: the ratio follows the
+CPU each event costs against raw publish's.
+
+A ceiling: with ingest's decode, validation and re-encode removed (the input republished as it is, the same
+server operations; a throwaway build), `--only ingest` reached 0.33 against 0.25 in the same run. The
+server operations per event (store the input, deliver it, store the copy with its `Nats-Msg-Id`, two
+publish acknowledgements, the acknowledgement that deletes the input) hold ingest near a third of raw
+publish whatever Lookout's code does; 0.5 needs fewer of them.
+
+Levers weighed side by side (`LOOKOUT_BENCH_AB=KEY=VALUE,...` runs each case again with those variables in
+the lookout process; `LOOKOUT_BENCH_BINARY=path` weighs another build), medians of 3:
+- Taken earlier: each stored prediction is decoded once per process for all four readers (`event.Stored`;
+  `lookout_stored_decode_hits_total`), Lookout's own connection reaches the embedded server through memory.
+- Taken: collect garbage at GOGC 400 under the soft memory limit (`lookout run` only, unless GOGC or
+  GOMEMLIMIT is set; the limit still bounds memory): `--only ingest` 0.296 against 0.202 at Go's default,
+  `all` 0.092 against 0.082. The collector's share of the samples fell from 7% to 4.5% in `--only ingest`;
+  in `all` the live heap (feedback's index of recent predictions, the archive's buffered rows) is large
+  enough that the limit, three times the live heap, decides (10% to 9%).
+- Taken: ingest waits for a free publish slot (up to `ingest.ack_wait`) instead of failing after the
+  client's default 200 ms, which under load handed messages back to be delivered again a second later;
+  the id derived from the stream position (a SHA-256) is computed only when an event has none, or for a
+  replay or rejection.
+- Not taken: `ingest.max_in_flight` 16,384 instead of 4,096 (0.274 against 0.250: within the noise, for
+  four times the memory in flight). Bigger pulls: they are bounded by 16 MiB already (one pull request
+  for tens of thousands of messages). Acknowledging ingest's shared work queue in batches (AckAll): one
+  process's AckAll acknowledges what another holds and may lose in a crash. Asynchronous persistence or
+  a shorter sync interval: JetStream writes each message to the OS as it stores it and fsyncs every two
+  minutes; async persistence would lose acknowledged messages when the process is killed. The duplicate
+  window's check costs under 2% of the samples. A binary encoding on `lookout.predictions.*` would change
+  what users read there.
+
+Neither target is met. To reach them: for `all`, one reader of the predictions stream per process handing
+each message to every service in it (one delivery instead of four), which changes how each service
+checkpoints; for `--only ingest`, fewer server operations per event, e.g. the input stream as a limits
+stream purged up to the consumer's acknowledgement floor (no deletion per acknowledgement; an existing work
+queue cannot be converted in place), or validating before anything is stored (one store per event),
+which changes how clients publish and what the contract promises about `lookout.ingest.*`.
 
 TEXT
   echo "The decoder alone ($(cmdline ./pkg/event BenchmarkDecodePrediction)): decode, validate and re-encode one event."

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,17 +33,37 @@ func BenchmarkRunVsRawPublish(b *testing.B) {
 			i, (i/1000)%60, (i/10)%60, 20+i%60)
 	}
 	b.Logf("event size %d bytes", len(events[0]))
-	for _, only := range []string{"", "ingest"} {
-		name := "all"
-		if only != "" {
-			name = only
-		}
+	type variant struct {
+		name, only string
+		env        []string
+	}
+	variants := []variant{{name: "all"}, {name: "ingest", only: "ingest"}}
+	if ab := os.Getenv("LOOKOUT_BENCH_AB"); ab != "" {
+		// Weighs a setting side by side: each case runs again with these
+		// variables (KEY=VALUE,...) in the lookout process's environment.
+		env := strings.Split(ab, ",")
+		variants = []variant{{name: "all"}, {name: "all-ab", env: env}, {name: "ingest", only: "ingest"}, {name: "ingest-ab", only: "ingest", env: env}}
+	}
+	for _, v := range variants {
+		name, only := v.name, v.only
 		b.Run(name, func(b *testing.B) {
+			for _, kv := range v.env {
+				k, val, _ := strings.Cut(kv, "=")
+				b.Setenv(k, val)
+			}
 			var rawRate, runRate float64
 			for b.Loop() {
 				args := []string{}
 				if only != "" {
 					args = append(args, "--only", only)
+				}
+				if path := os.Getenv("LOOKOUT_BENCH_CONFIG"); path != "" {
+					// A configuration to weigh a setting against the default.
+					args = append(args, "--config", path)
+				}
+				if dir := os.Getenv("LOOKOUT_BENCH_PROFILES"); dir != "" {
+					// A CPU profile of the lookout process (cmd/lookout/profile.go).
+					b.Setenv("LOOKOUT_CPUPROFILE", filepath.Join(dir, name+".cpu"))
 				}
 				lk := startLookout(b, "", args...)
 				nc, err := nats.Connect(lk.NATSURL)
@@ -82,7 +104,8 @@ func BenchmarkRunVsRawPublish(b *testing.B) {
 					body, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					for _, line := range strings.Split(string(body), "\n") {
-						if strings.HasPrefix(line, "lookout_stored_decode") {
+						if strings.HasPrefix(line, "lookout_stored_decode") || strings.HasPrefix(line, "lookout_ingest_received_total") ||
+							strings.HasPrefix(line, "lookout_ingest_duplicates_total") {
 							b.Log(line)
 						}
 					}

@@ -66,7 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printUsage(stderr)
 		return 2
 	}
+	stopProfiles := startProfiles(stderr)
 	err := c.run(ctx, args[1:], stdout, stderr)
+	stopProfiles()
 	switch {
 	case err == nil:
 		return 0

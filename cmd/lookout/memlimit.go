@@ -15,15 +15,27 @@ import (
 // collector run before that.
 const memoryFloor = 192 << 20
 
+// gcPercent is the GOGC that boundMemory sets under its limit.
+const gcPercent = 400
+
 // boundMemory keeps Go's soft memory limit at the larger of memoryFloor
 // and three times the live heap, until ctx ends. The floor bounds bursts in
 // a small deployment; following the live heap keeps a large one (many
 // models, big drift samples) from collecting without pause once its data
 // outgrows the floor. A GOMEMLIMIT set by the user wins: then nothing is
 // changed.
+//
+// Under that limit the collector runs when the heap has grown by
+// gcPercent of the live heap instead of Go's 100: with a small live heap
+// and a stream of short-lived messages, the default collects every few
+// megabytes and costs a tenth of the CPU (BENCHMARKS.md), while the limit
+// already bounds the memory. A GOGC set by the user wins.
 func boundMemory(ctx context.Context) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := func() {

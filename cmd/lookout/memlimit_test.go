@@ -28,3 +28,27 @@ func TestBoundMemory(t *testing.T) {
 		t.Fatalf("limit %d changed although GOMEMLIMIT is set", got)
 	}
 }
+
+// Under its limit boundMemory collects less often than Go's default
+// (gcPercent), unless the user set GOGC.
+func TestBoundMemoryGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	limit := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(limit)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+	boundMemory(ctx)
+	if got := debug.SetGCPercent(50); got != gcPercent {
+		t.Fatalf("GOGC %d, want %d", got, gcPercent)
+	}
+
+	t.Setenv("GOGC", "50")
+	boundMemory(ctx)
+	if got := debug.SetGCPercent(-1); got != 50 {
+		t.Fatalf("GOGC %d changed although the user set GOGC=50", got)
+	}
+}

@@ -26,6 +26,10 @@ var (
 // lookoutBinary builds bin/lookout once for the whole test run.
 func lookoutBinary(tb testing.TB) string {
 	tb.Helper()
+	if path := os.Getenv("LOOKOUT_BENCH_BINARY"); path != "" {
+		// Another build, weighed against this one (BENCHMARKS.md).
+		return path
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lookout-bin-")
 		if err != nil {

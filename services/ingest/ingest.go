@@ -166,7 +166,15 @@ func (s *Service) handle(msg jetstream.Msg) {
 	s.metrics.received.Inc()
 
 	headers := msg.Headers()
-	derivedID := event.DeriveID(meta.Stream, meta.Sequence.Stream, meta.Timestamp)
+	// The derived id (a SHA-256) is needed only for an event without an
+	// id, a replay or a rejection: most events carry their own.
+	var derived string
+	derivedID := func() string {
+		if derived == "" {
+			derived = event.DeriveID(meta.Stream, meta.Sequence.Stream, meta.Timestamp)
+		}
+		return derived
+	}
 	rejection := func(reasons []*event.Reason) *nats.Msg {
 		rejModel := model
 		if !event.IsValidModel(rejModel) {
@@ -181,7 +189,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 			ReceivedUnixNano: meta.Timestamp.UnixNano(),
 		})
 		out.Header.Set("Content-Type", event.ContentTypeJSON)
-		out.Header.Set(jetstream.MsgIDHeader, "rejected:"+derivedID)
+		out.Header.Set(jetstream.MsgIDHeader, "rejected:"+derivedID())
 		return out
 	}
 	item := inflight{msg: msg, model: model, start: start, reject: func(r *event.Reason) *nats.Msg {
@@ -209,7 +217,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	var out *nats.Msg
 	if len(reasons) == 0 {
 		if p.Id == "" {
-			p.Id = derivedID
+			p.Id = derivedID()
 		}
 		item.accepted = true
 		item.model = p.Model
@@ -221,7 +229,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 			// A replay of an archived event keeps its id but must not be
 			// dropped as a duplicate of the original within the window.
 			out.Header.Set(event.HeaderReplay, replay)
-			msgID = "replay:" + derivedID
+			msgID = "replay:" + derivedID()
 		}
 		out.Header.Set(jetstream.MsgIDHeader, msgID)
 		if err := natsbus.CheckPayload(s.env.NC, out); err != nil {
@@ -237,7 +245,11 @@ func (s *Service) handle(msg jetstream.Msg) {
 		out = rejection(reasons)
 		item.reasons = reasons
 	}
-	future, err := s.env.JS.PublishMsgAsync(out)
+	// At MaxInFlight the publish waits for a slot (backpressure) rather
+	// than failing after the client's default 200 ms, which under load
+	// handed messages back to be delivered again a second later; beyond
+	// AckWait waiting is pointless, the server delivers the message again.
+	future, err := s.env.JS.PublishMsgAsync(out, jetstream.WithStallWait(s.cfg.AckWait))
 	if err != nil {
 		s.env.Log.Warn("ingest: republish failed, handing the message back", zap.String("subject", out.Subject), zap.Error(err))
 		_ = msg.NakWithDelay(time.Second)
