@@ -300,11 +300,10 @@ func TestReferenceSetRole(t *testing.T) {
 			t.Errorf("set %v: exit %d, %q %q; want %s", c.args, code, out, errOut, c.want)
 		}
 	}
-	code, out, _ := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "canary", path)
-	if code != 0 {
+	if code, _, _ := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "canary", path); code != 0 {
 		t.Fatalf("set --role canary: exit %d", code)
 	}
-	if code, out, _ = runLookout(t, "reference", "show", "--model", "churn", "--nats", url); code != 0 || !strings.Contains(out, "50 rows") || !strings.Contains(out, "role canary") {
+	if code, out, _ := runLookout(t, "reference", "show", "--model", "churn", "--nats", url); code != 0 || !strings.Contains(out, "50 rows") || !strings.Contains(out, "role canary") {
 		t.Errorf("show: exit %d, %q", code, out)
 	}
 	if code, _, errOut := runLookout(t, "reference", "set", "--model", "churn", "--nats", url, "--role", "staging", path); code != 2 || !strings.Contains(errOut, "--role") {
