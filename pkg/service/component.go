@@ -115,7 +115,8 @@ func (c *Component) Build(env Env, cfg Config) (Service, error) {
 	if !c.singleton {
 		return svc, nil
 	}
-	return &Singleton{Env: env, Name: c.name, Service: svc, Holder: LeaseHolder(env.DataDir)}, nil
+	return &Singleton{Env: env, Name: c.name, Service: svc, Holder: LeaseHolder(env.DataDir),
+		fresh: func() (Service, error) { return c.build(env, cfg) }}, nil
 }
 
 // LeaseHolder names this process in singleton leases: its host and data

@@ -23,9 +23,11 @@ const DefaultLeaseTTL = 10 * time.Second
 
 // ErrLeaseLost is returned by Singleton.Run when the process could not
 // renew its lease in time (a partition, a long pause) and another may lead
-// by now. The service has been stopped; the process should exit and be
-// restarted clean, rather than resume with state another process moved on
-// from.
+// by now, and the service cannot be built anew: it has been stopped, and
+// the process should exit and be restarted clean, rather than resume with
+// state another process moved on from. A Singleton that builds its
+// service for each lease (components do) stands by and leads again
+// instead.
 var ErrLeaseLost = errors.New("lease lost")
 
 // Singleton runs a service that keeps per-model state (drift windows,
@@ -118,6 +120,19 @@ func (s *Singleton) Run(ctx context.Context) error {
 		err = s.lead(ctx, kv, rev, me, ttl)
 		if errors.Is(err, errYielded) {
 			s.Env.Log.Info("lease handed over: this process held more than its share", zap.String("lease", s.Name))
+			standingBy = false
+			continue
+		}
+		if errors.Is(err, ErrLeaseLost) && s.fresh != nil && ctx.Err() == nil {
+			// The service stopped before anyone else could take the
+			// lease; the next one starts from what is stored, so the
+			// process need not exit: it stands by and takes the lease
+			// again (a cluster electing a new leader for the leases
+			// bucket, say).
+			s.Env.Log.Warn("lease lost; standing by to take it again", zap.String("lease", s.Name), zap.Error(err))
+			if s.gate != nil {
+				s.gate.give()
+			}
 			standingBy = false
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
 	"github.com/lookout-ml/lookout/pkg/service"
 )
@@ -158,5 +160,44 @@ func TestSingletonSurvivesForeignWrites(t *testing.T) {
 	})
 	if a.starts.Load() != 1 || a.now.Load() != 1 {
 		t.Fatalf("%d starts, %d running; want the first start still running", a.starts.Load(), a.now.Load())
+	}
+}
+
+// TestSingletonLeadsAgainAfterLosingItsLease: a leader that cannot renew
+// (its leases bucket gone, as while a cluster elects the bucket's new
+// leader) stops its service in time, and, building the service anew, takes
+// the lease again once it can; the process does not stop.
+func TestSingletonLeadsAgainAfterLosingItsLease(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	var a activity
+	ttl := 1500 * time.Millisecond
+	leader := service.NewTestSingleton(natstest.Env(t, nc, js), "canary", ttl, func() (service.Service, error) { return a.service(), nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- leader.Run(ctx) }()
+	waitActive(t, &a, 1)
+	kv, err := js.KeyValue(ctx, "LOOKOUT_LEADERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _ := kv.Status(ctx)
+	if err := js.DeleteKeyValue(ctx, "LOOKOUT_LEADERS"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if a.now.Load() != 0 {
+			return errors.New("the service still runs without a lease")
+		}
+		return nil
+	})
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LOOKOUT_LEADERS", TTL: status.TTL(), History: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, &a, 2)
+	select {
+	case err := <-done:
+		t.Fatalf("the singleton stopped: %v", err)
+	default:
 	}
 }

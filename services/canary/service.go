@@ -693,7 +693,11 @@ type metrics struct {
 	checkpointBytes   prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics returns the service's metrics, registered once per registry
+// (the service is built anew for each lease it takes).
+func newMetrics(reg prometheus.Registerer) *metrics { return service.SharedMetrics(reg, makeMetrics) }
+
+func makeMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		predictions: f.NewCounter(prometheus.CounterOpts{

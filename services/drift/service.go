@@ -837,20 +837,9 @@ type metrics struct {
 	late        prometheus.Counter
 }
 
-// sharedMetrics holds the metrics of each registry: the services of a
-// process's partitions count into the same ones.
-var sharedMetrics sync.Map // prometheus.Registerer -> *metrics
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	if reg == nil {
-		return makeMetrics(nil)
-	}
-	if m, ok := sharedMetrics.Load(reg); ok {
-		return m.(*metrics)
-	}
-	m, _ := sharedMetrics.LoadOrStore(reg, makeMetrics(reg))
-	return m.(*metrics)
-}
+// newMetrics returns the process's drift metrics: the services of its
+// partitions, and each one built anew for a lease, count into the same.
+func newMetrics(reg prometheus.Registerer) *metrics { return service.SharedMetrics(reg, makeMetrics) }
 
 func makeMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
