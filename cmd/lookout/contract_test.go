@@ -253,7 +253,9 @@ alert:
 	// POST /v1/predictions/{model}: line 3 is invalid (confidence 1.7);
 	// the answer counts the others and names line 3 with its reasons.
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
-	ts := func(i int) string { return start.Add(time.Duration(i) * 50 * time.Millisecond).Format(time.RFC3339Nano) }
+	ts := func(i int) string {
+		return start.Add(time.Duration(i) * 50 * time.Millisecond).Format(time.RFC3339Nano)
+	}
 	bad := `{"version":"v1","prediction":"stay","confidence":1.7,"ts":"` + ts(2) + `"}`
 	answer := postLines(t, base+"/v1/predictions/"+contractModel, []string{
 		`{"id":"p-0","version":"v1","prediction":"stay","confidence":0.9,"ts":"` + ts(0) + `","features":{"age":40,"plan":"free","trial":false,"income":null},"tags":{"region":"us"}}`,
