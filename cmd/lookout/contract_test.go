@@ -564,6 +564,15 @@ alert:
 		t.Errorf("alert rules %v lack dataset_drift", rules)
 	}
 
+	for _, a := range alerts {
+		if r, _ := jsonPath(a, "rule"); r == "canary_rollback" {
+			rb := keyCheck{t, "canary_rollback alert", a}
+			rb.equal("labels.production_version", "v1")
+			rb.equal("labels.canary_version", "v2")
+			rb.equal("source.subject", canarySubject)
+		}
+	}
+
 	// The JSON API: models, reports exactly as on their subjects (oldest
 	// first), alerts.
 	code, body := getBody(t, base+"/api/v1/models")
@@ -624,6 +633,44 @@ alert:
 		t.Errorf("/metrics: no lookout_drift_reports_total above 0")
 	}
 
+	// Two calm windows resolve the age alert: the resolved event repeats
+	// the fingerprint and sets ends_at, in event time.
+	// Their rows are the reference window's own, so nothing drifts by
+	// chance.
+	var calm []string
+	for k := range 600 {
+		var p map[string]any
+		if err := json.Unmarshal([]byte(preds[k%298]), &p); err != nil {
+			t.Fatal(err)
+		}
+		i := n
+		n++
+		p["id"], p["request_id"], p["ts"] = fmt.Sprintf("p-%d", i), fmt.Sprintf("r-%d", i), ts(i)
+		calm = append(calm, mustJSON(p))
+	}
+	if a := postLines(t, base+"/v1/predictions/"+contractModel, calm); a["accepted"] != float64(len(calm)) {
+		t.Fatalf("accepted %v of %d: %v", a["accepted"], len(calm), a["rejected"])
+	}
+	fingerprint := mustPath(alert, "fingerprint")
+	resolvedOf := func(a any) bool {
+		f, _ := jsonPath(a, "fingerprint")
+		s, _ := jsonPath(a, "status")
+		return f == fingerprint && s == "resolved"
+	}
+	alerts = waitMessages(t, lk, js, natsbus.StreamAlerts, alertSubject, resolvedOf)
+	resolved := alerts[slices.IndexFunc(alerts, resolvedOf)]
+	vk := keyCheck{t, "resolved alert event", resolved}
+	vk.equal("rule", "feature_drift")
+	vk.equal("labels.feature", "age")
+	vk.equal("starts_at", mustPath(alert, "starts_at"))
+	vk.time("ends_at")
+	if e, _ := jsonPath(resolved, "ends_at"); e != nil {
+		end, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(e))
+		if !end.After(start) || end.After(start.Add(time.Hour)) {
+			t.Errorf("resolved ends_at %v: not the event time of the calm windows (from %v)", e, start)
+		}
+	}
+
 	// The dashboard: each chart an element with data-chart and
 	// data-points, set by the page's script once it has drawn (so a
 	// browser, not the HTML as served, shows them).
@@ -658,6 +705,10 @@ alert:
 			if !regexp.MustCompile(`^\d+$`).MatchString(points) {
 				t.Errorf("%s: chart %q: data-points %q, want a count", page, name, points)
 			}
+		}
+		want := map[string]string{"/": "spark-drift-share", "/models/" + contractModel: "drift-share"}[page]
+		if p, ok := charts[want]; !ok || p == "0" {
+			t.Errorf("%s: chart %q draws %q points, want the drift reports", page, want, p)
 		}
 		t.Logf("%s: charts %v", page, charts)
 	}
