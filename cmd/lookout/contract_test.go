@@ -319,8 +319,10 @@ alert:
 			n++
 			region := []string{"eu", "us"}[rng.IntN(2)]
 			age, plan := 40+8*rng.NormFloat64(), []string{"free", "pro"}[rng.IntN(2)]
+			emb := []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
 			if w == 2 && region == "eu" {
 				age += 30
+				emb[0] += 3
 				plan = []string{"team", "enterprise"}[rng.IntN(2)]
 			}
 			trial := rng.IntN(2) == 0
@@ -332,6 +334,7 @@ alert:
 				"latency_ms": 4 + rng.Float64(),
 				"features":   map[string]any{"age": age, "plan": plan, "trial": trial, "income": 50000 + 9000*rng.NormFloat64()},
 				"tags":       map[string]string{"region": region},
+				"embeddings": map[string][]float64{"text": emb},
 			}
 			preds = append(preds, mustJSON(p))
 			if w == 0 && i%5 == 0 {
@@ -424,6 +427,8 @@ alert:
 	dk.number("estimated_performance.accuracy", "estimated_performance.reference_accuracy")
 	dk.str("estimated_performance.method")
 	dk.boolean("estimated_performance.calibrated")
+	dk.number("embeddings.text.centroid_distance", "embeddings.text.mmd2", "embeddings.text.p_value")
+	dk.equal("embeddings.text.drifted", true)
 	dk.str("multivariate.method")
 	dk.number("multivariate.error", "multivariate.reference_mean", "multivariate.threshold")
 	dk.boolean("multivariate.drifted")
@@ -555,15 +560,21 @@ alert:
 	if s, _ := jsonPath(alert, "summary"); !strings.Contains(fmt.Sprint(s), "age") {
 		t.Errorf("alert summary %q does not name its feature", s)
 	}
-	var rules []string
-	for _, a := range alerts {
-		r, _ := jsonPath(a, "rule")
-		rules = append(rules, fmt.Sprint(r))
-	}
-	if !slices.Contains(rules, "dataset_drift") {
-		t.Errorf("alert rules %v lack dataset_drift", rules)
-	}
-
+	// Every default rule these reports break fires, each once.
+	natstest.WaitFor(t, 60*time.Second, func() error {
+		alerts = subjectMessages(t, js, natsbus.StreamAlerts, alertSubject)
+		var rules []string
+		for _, a := range alerts {
+			r, _ := jsonPath(a, "rule")
+			rules = append(rules, fmt.Sprint(r))
+		}
+		for _, rule := range []string{"dataset_drift", "feature_drift", "multivariate_drift", "embedding_drift", "canary_rollback"} {
+			if !slices.Contains(rules, rule) {
+				return fmt.Errorf("alert rules %v lack %s", rules, rule)
+			}
+		}
+		return nil
+	})
 	for _, a := range alerts {
 		if r, _ := jsonPath(a, "rule"); r == "canary_rollback" {
 			rb := keyCheck{t, "canary_rollback alert", a}
