@@ -560,7 +560,7 @@ alert:
 	if s, _ := jsonPath(alert, "summary"); !strings.Contains(fmt.Sprint(s), "age") {
 		t.Errorf("alert summary %q does not name its feature", s)
 	}
-	// Every default rule these reports break fires, each once.
+	// Every default rule these reports break fires.
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		alerts = subjectMessages(t, js, natsbus.StreamAlerts, alertSubject)
 		var rules []string
