@@ -67,7 +67,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	)
 	fs.StringVar(&opts.natsURL, "nats", "", "use the NATS server at `URL` instead of starting an embedded one")
 	fs.StringVar(&opts.listen, "listen", "127.0.0.1:4222", "client address of the embedded NATS server, `host:port`")
-	fs.StringVar(&opts.httpAddr, "http", "127.0.0.1:8080", "address for /metrics and /healthz, `host:port`")
+	fs.StringVar(&opts.httpAddr, "http", "127.0.0.1:8080", "address of /metrics, /healthz, the dashboard, its API and HTTP ingest, `host:port`")
 	fs.StringVar(&opts.dataDir, "data", "./lookout-data", "data `folder`: JetStream files and the archive")
 	fs.StringVar(&opts.configPath, "config", "", "YAML configuration `file`")
 	fs.StringVar(&only, "only", "", "run only these services, comma-separated: "+strings.Join(componentNames(), ","))

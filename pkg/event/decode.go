@@ -396,8 +396,12 @@ func describe(raw []byte) string {
 		return "a boolean"
 	case 'n':
 		return "null"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "a number"
 	}
-	return "a number"
+	// Not the start of any JSON value: a message of plain text ("garbage")
+	// must not be described as a number.
+	return "text that is not JSON"
 }
 
 // model checks a body's model against the subject's, taking the subject's

@@ -229,3 +229,14 @@ func BenchmarkDecodePrediction(b *testing.B) {
 		out = AppendJSON(out[:0], p)
 	}
 }
+
+// TestDecodeNotJSONMessage: a reason's message describes plain text as
+// text, and a bare number as a number.
+func TestDecodeNotJSONMessage(t *testing.T) {
+	for body, want := range map[string]string{"garbage": "got text that is not JSON", "42": "got a number"} {
+		_, reasons := DecodePrediction([]byte(body), DecodeOptions{SubjectModel: "m"})
+		if len(reasons) != 1 || !strings.Contains(reasons[0].GetMessage(), want) {
+			t.Errorf("%s: reasons %v, want one saying %q", body, reasons, want)
+		}
+	}
+}
