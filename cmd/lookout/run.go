@@ -365,7 +365,9 @@ func (m *Main) serveHTTP(dash http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("config: http.%w", err)
 	}
-	guarded := webauth.New(webauth.Options{Token: token, Log: m.Log.Named("http")}, mux)
+	// The W&B hook checks the automation's own secret (wandb.secret) and
+	// refuses everything without one.
+	guarded := webauth.New(webauth.Options{Token: token, Log: m.Log.Named("http"), SelfVerified: []string{"/v1/hooks/"}}, mux)
 	if m.ingestHTTP != nil {
 		m.ingestHTTP.Register(mux)
 	}

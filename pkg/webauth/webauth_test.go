@@ -382,3 +382,21 @@ func TestConfigTokenFile(t *testing.T) {
 		t.Fatalf("token from file: %d", resp.StatusCode)
 	}
 }
+
+// TestSelfVerifiedPathsSkipTheToken: a webhook that brings its own secret
+// (W&B sends one bearer token, its automation's) reaches its handler
+// without the listener's token, with a cross-origin check still on
+// browsers; every other path still needs the token.
+func TestSelfVerifiedPathsSkipTheToken(t *testing.T) {
+	srv := httptest.NewServer(webauth.New(webauth.Options{Token: token, SelfVerified: []string{"/v1/hooks/"}}, app))
+	t.Cleanup(srv.Close)
+	if resp, body := do(t, http.MethodPost, srv.URL+"/v1/hooks/wandb", bearer("the-automations-secret"), "{}"); resp.StatusCode != http.StatusOK || body != "ok POST /v1/hooks/wandb" {
+		t.Errorf("hook: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, http.MethodPost, srv.URL+"/v1/predictions/churn", bearer("the-automations-secret"), "{}"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("predictions with the hook's secret: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, srv.URL+"/v1/hooksx", nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a path that only starts like the prefix: %d, want 401", resp.StatusCode)
+	}
+}
