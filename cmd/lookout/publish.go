@@ -244,7 +244,9 @@ func (c *csvReader) Next() ([]byte, error) {
 				scores[strings.TrimPrefix(name, "score.")] = csvCell(cell, false)
 			}
 		case strings.HasPrefix(name, "tag."):
-			tags[strings.TrimPrefix(name, "tag.")] = cell
+			if cell != "" { // an empty cell is no tag, as the drift CSV reader reads it
+				tags[strings.TrimPrefix(name, "tag.")] = cell
+			}
 		default:
 			features[name] = csvCell(cell, false)
 		}

@@ -19,6 +19,7 @@ import (
 // CSV), kept with the row sample for root cause, not a feature.
 const (
 	tagPrefix     = "tag."
+	scorePrefix   = "score."
 	colTag        = "tag"
 	colPrediction = "prediction"
 	// colPredictionValue and colPredictionLabel are the archive's names
@@ -216,6 +217,10 @@ func scanCSV(path string, opts Options) ([]csvColumn, error) {
 			modelCol = i
 		case strings.HasPrefix(name, tagPrefix) && len(name) > len(tagPrefix):
 			c.role = colTag
+		case strings.HasPrefix(name, scorePrefix) && len(name) > len(scorePrefix):
+			// A class's score, as `lookout publish` reads CSV: not a
+			// feature to compare.
+			c.role = ""
 		case metadataColumns[name]:
 			c.role = ""
 			if name == colRole {

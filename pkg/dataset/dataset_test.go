@@ -256,10 +256,10 @@ func TestEncodeRoundTrip(t *testing.T) {
 // TestLoadCSVTags: tag.<name> columns are the rows' tags, in the row
 // sample that root cause reads, not features; an empty cell is no tag.
 func TestLoadCSVTags(t *testing.T) {
-	path := writeFile(t, "tags.csv", "age,tag.region,tag.tier,prediction\n"+
-		"42,eu,gold,1\n"+
-		"30,us,,0\n"+
-		"25,,,1\n")
+	path := writeFile(t, "tags.csv", "age,tag.region,tag.tier,prediction,score.churn\n"+
+		"42,eu,gold,1,0.9\n"+
+		"30,us,,0,0.2\n"+
+		"25,,,1,0.7\n")
 	d, _, err := Load(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestLoadCSVTags(t *testing.T) {
 		names = append(names, n)
 	}
 	if !slices.Equal(names, []string{"age"}) {
-		t.Errorf("features %v, want [age]", names)
+		t.Errorf("features %v, want [age] (score.<class> is a score, as publish reads it)", names)
 	}
 	if d.Sample == nil || len(d.Sample.Rows) != 3 {
 		t.Fatalf("row sample %+v, want 3 rows", d.Sample)
