@@ -55,8 +55,8 @@ type NATSConfig struct {
 	Users []natsbus.User `yaml:"users"`
 	// TLS of the embedded server's client port.
 	TLS natsbus.TLS `yaml:"tls"`
-	// Partitions the models are cut into for drift, so that drift
-	// processes share them (1: one process does all). Every process of
+	// Partitions the models are cut into for drift, canary and feedback,
+	// so that their processes share them (1: one process does all). Every process of
 	// a deployment must use the same number.
 	Partitions int `yaml:"partitions"`
 }

@@ -38,7 +38,14 @@
 // sequences no longer match the checkpoint); a report that can never be
 // stored is logged, counted and dropped rather than retried forever.
 //
-// The service is a singleton: two processes would split the pairs.
+// The service is a singleton: two processes would split the pairs. With
+// nats.partitions above 1 it is one singleton per partition of the models
+// (service.Partitioned): it reads its partition's predictions from the
+// partitions stream (natsbus.PartitionsConfig), reads the rejected,
+// feedback and drift streams whole and keeps only its partition's models
+// (natsbus.PartitionOf), and keeps its checkpoint in an object of its own
+// (StateObject.p<i>), so a partition handed to another process resumes
+// from its own state.
 package canary
 
 import (
@@ -63,8 +70,12 @@ import (
 )
 
 // StateObject is the name of the checkpoint in the service's object store
-// bucket (StateBucket).
+// bucket (StateBucket); partitioned, each partition's is StateObject.p<i>.
 const StateObject = "state"
+
+// HeaderProcess is set on each report: the process that made it (host and
+// data folder, service.LeaseHolder), as on drift reports.
+const HeaderProcess = "Lookout-Process"
 
 // StateBucket returns the object store bucket that holds the checkpoint.
 func StateBucket(s natsbus.Subjects) string { return s.StreamName("CANARY_STATE") }
@@ -125,6 +136,21 @@ func New(env service.Env, cfg Config) (*Service, error) {
 	return &Service{env: env, cfg: cfg, metrics: newMetrics(env.Metrics)}, nil
 }
 
+// stateObject is the name of this service's checkpoint: one per partition
+// when partitioned, as its positions and models are the partition's.
+func (s *Service) stateObject() string {
+	if s.env.Partitioned() {
+		return fmt.Sprintf("%s.p%d", StateObject, s.env.Partition)
+	}
+	return StateObject
+}
+
+// mine says whether the service works on model: every model, or, when
+// partitioned, those of its partition.
+func (s *Service) mine(model string) bool {
+	return !s.env.Partitioned() || natsbus.PartitionOf(model, s.env.Partitions) == s.env.Partition
+}
+
 // checkpointVersion is the version of the checkpoint's layout. Version 1
 // held a tracker that cut windows on store time; its state does not carry
 // over (see restore).
@@ -141,9 +167,13 @@ type checkpoint struct {
 	Feedback position
 	// Drift is absent (zero) in checkpoints from before the canary read
 	// drift reports.
-	Drift   position
-	Tracker []byte
-	Pending []pendingReport
+	Drift position
+	// Partitions is nats.partitions when the checkpoint was saved by a
+	// partition's service (absent: 1). A partition's checkpoint of
+	// another count holds other models, and is not read.
+	Partitions int `json:",omitempty"`
+	Tracker    []byte
+	Pending    []pendingReport
 }
 
 // position is how far a stream has been read: up to Seq, or, before the
@@ -164,6 +194,7 @@ type pendingReport struct {
 type source struct {
 	kind     string
 	stream   string
+	filter   string // the subjects read
 	pos      position
 	backlog  bool   // messages were stored before Run started
 	received bool   // a message has arrived since Run started
@@ -328,17 +359,38 @@ func (s *Service) Run(ctx context.Context) error {
 // before the first start can still pair. A fresh start saves at once, so
 // that a crash before the first checkpoint replays from the same place.
 func (r *run) restore(ctx context.Context) error {
+	sub := r.env.Subjects
 	r.sources = [4]*source{
-		{kind: natsbus.KindPredictions, stream: r.env.Subjects.StreamName(natsbus.StreamPredictions)},
-		{kind: natsbus.KindRejected, stream: r.env.Subjects.StreamName(natsbus.StreamRejected)},
+		{kind: natsbus.KindPredictions, stream: sub.StreamName(natsbus.StreamPredictions), filter: sub.All(natsbus.KindPredictions)},
+		{kind: natsbus.KindRejected, stream: sub.StreamName(natsbus.StreamRejected), filter: sub.All(natsbus.KindRejected)},
 		// Feedback labels the pairs (quality); read like the others.
-		{kind: natsbus.KindFeedback, stream: r.env.Subjects.StreamName(natsbus.StreamFeedback)},
+		{kind: natsbus.KindFeedback, stream: sub.StreamName(natsbus.StreamFeedback), filter: sub.All(natsbus.KindFeedback)},
 		// Drift reports attribute failures to the inputs; the reports
 		// stream holds canary and performance reports too, the reader
 		// filters on lookout.drift.*.
-		{kind: natsbus.KindDrift, stream: r.env.Subjects.StreamName(natsbus.StreamReports)},
+		{kind: natsbus.KindDrift, stream: sub.StreamName(natsbus.StreamReports), filter: sub.All(natsbus.KindDrift)},
 	}
-	data, err := r.obs.GetBytes(ctx, StateObject)
+	if r.env.Partitioned() {
+		// The predictions, by far the most messages, come filed by
+		// partition; the other three streams are read whole and their
+		// other models skipped (see handle): a few messages a window.
+		r.sources[0].stream, r.sources[0].filter = sub.StreamName(natsbus.StreamPartitions), sub.Partitioned(r.env.Partition)
+	}
+	data, err := r.obs.GetBytes(ctx, r.stateObject())
+	var cp checkpoint
+	if err == nil {
+		if err := json.Unmarshal(data, &cp); err != nil {
+			return fmt.Errorf("canary: decode checkpoint: %w", err)
+		}
+		if r.env.Partitioned() && cp.Partitions != r.env.Partitions {
+			// Saved when the models were cut otherwise: its halves and
+			// windows are of other models, its positions of partitions
+			// that are no more.
+			r.env.Log.Warn("canary: checkpoint of another nats.partitions; starting afresh",
+				zap.Int("checkpoint_partitions", cp.Partitions), zap.Int("partitions", r.env.Partitions))
+			err = jetstream.ErrObjectNotFound
+		}
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
 		start := time.Now().Add(-r.cfg.Wait).UTC()
@@ -351,10 +403,6 @@ func (r *run) restore(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("canary: load checkpoint: %w", err)
-	}
-	var cp checkpoint
-	if err := json.Unmarshal(data, &cp); err != nil {
-		return fmt.Errorf("canary: decode checkpoint: %w", err)
 	}
 	switch {
 	case cp.Version < checkpointVersion:
@@ -389,13 +437,17 @@ func (r *run) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(checkpoint{
+	cp := checkpoint{
 		Version: checkpointVersion, Predictions: r.sources[0].pos, Rejected: r.sources[1].pos, Feedback: r.sources[2].pos, Drift: r.sources[3].pos, Tracker: tracker, Pending: r.pending,
-	})
+	}
+	if r.env.Partitioned() {
+		cp.Partitions = r.env.Partitions
+	}
+	data, err := json.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if _, err := r.obs.PutBytes(ctx, StateObject, data); err != nil {
+	if _, err := r.obs.PutBytes(ctx, r.stateObject(), data); err != nil {
 		return fmt.Errorf("put checkpoint: %w", err)
 	}
 	r.dirty = false
@@ -415,10 +467,14 @@ func (r *run) reader(ctx context.Context, src *source) (*natsbus.Ordered, error)
 		return nil, fmt.Errorf("canary: stream %s: %w", src.stream, err)
 	}
 	last := info.State.LastSeq
-	filter := r.env.Subjects.All(src.kind)
+	filter := src.filter
+	name, health := "canary-"+src.kind, "canary:"+src.kind
+	if r.env.Partitioned() {
+		name, health = fmt.Sprintf("canary-p%d-%s", r.env.Partition, src.kind), fmt.Sprintf("canary.p%d:%s", r.env.Partition, src.kind)
+	}
 	reader := &natsbus.Ordered{
 		JS: r.env.JS, Stream: src.stream, Filter: []string{filter},
-		Name: "canary-" + src.kind, Log: r.env.Log, Health: r.env.Health.Reporter("canary:" + src.kind),
+		Name: name, Log: r.env.Log, Health: r.env.Health.Reporter(health),
 	}
 	// The backlog is what the filter will deliver. The reports stream also
 	// holds the canary's own reports: its last message is no backlog of
@@ -462,12 +518,20 @@ func (r *run) handle(src *source, msg jetstream.Msg) {
 	}
 	src.pos.Seq, src.pending, src.received = meta.Sequence.Stream, meta.NumPending, true
 	r.dirty = true
-	model := r.env.Subjects.Model(msg.Subject())
+	model, stored := r.env.Subjects.Model(msg.Subject()), r.env.Stored
+	switch {
+	case r.env.Partitioned() && src.kind == natsbus.KindPredictions:
+		// Sequences of the partitions stream: not the predictions
+		// stream's that the process's shared decodes are keyed by.
+		model, stored = r.env.Subjects.PartitionedModel(msg.Subject()), nil
+	case !r.mine(model):
+		return // another partition's model
+	}
 	var reports []judge.Report
 	switch src.kind {
 	case natsbus.KindPredictions:
 		r.metrics.predictions.Inc()
-		p, reasons := r.env.Stored.Decode(meta.Sequence.Stream, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
+		p, reasons := stored.Decode(meta.Sequence.Stream, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
 		if len(reasons) > 0 {
 			// Ingest stored it after the same validation, so this is a
 			// bug or a foreign writer: count it, never drop it silently.
@@ -641,6 +705,7 @@ func (r *run) publish(ctx context.Context) {
 		msg.Data = p.Data
 		msg.Header.Set("Content-Type", event.ContentTypeJSON)
 		msg.Header.Set(jetstream.MsgIDHeader, p.MsgID)
+		msg.Header.Set(HeaderProcess, service.LeaseHolder(r.env.DataDir))
 		err := natsbus.CheckPayload(r.env.NC, msg)
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -145,8 +145,8 @@ func (s *Service) loadProgress(ctx context.Context) error {
 			s.env.Log.Warn("feedback: ignoring a report's progress record", zap.String("subject", subject), zap.Error(err))
 			continue
 		}
-		if p != nil {
-			loaded[s.env.Subjects.Model(subject)] = p
+		if model := s.env.Subjects.Model(subject); p != nil && s.mine(model) {
+			loaded[model] = p
 		}
 	}
 	s.mu.Lock()

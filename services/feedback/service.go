@@ -28,7 +28,13 @@
 //
 // Feedback: an owned natsbus.Durable (ConsumerName) with explicit acks;
 // the service is a singleton under its lease (two processes would split
-// the windows). Feedback whose prediction is not known yet waits up to
+// the windows). With nats.partitions above 1 it is one singleton per
+// partition of the models (service.Partitioned): it indexes its
+// partition's predictions from the partitions stream, and its durable
+// (ConsumerName-p<i>) reads the whole feedback stream and acknowledges the
+// other partitions' models' feedback at once (natsbus.PartitionOf):
+// feedback is far less than predictions, and keeping its stream's
+// sequences keeps the reports' progress records and ids as they are. Feedback whose prediction is not known yet waits up to
 // Config.Wait for it, then counts as unmatched.
 //
 // Windows (pkg/window, one series per model) are cut on the feedback
@@ -101,8 +107,12 @@ import (
 )
 
 // ConsumerName is the feedback service's durable consumer on the feedback
-// stream.
+// stream; partitioned, partition i's is ConsumerName-p<i>.
 const ConsumerName = "feedback"
+
+// HeaderProcess is set on each report: the process that made it (host and
+// data folder, service.LeaseHolder), as on drift reports.
+const HeaderProcess = "Lookout-Process"
 
 // HeaderWindowSeq is set on each report: the feedback stream sequences of
 // the window's first and last messages, "first-last".
@@ -243,7 +253,11 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
-	s.predsHealth = s.env.Health.Reporter("feedback-predictions")
+	name, health := ConsumerName, "feedback"
+	if s.env.Partitioned() {
+		name, health = fmt.Sprintf("%s-p%d", ConsumerName, s.env.Partition), fmt.Sprintf("feedback.p%d", s.env.Partition)
+	}
+	s.predsHealth = s.env.Health.Reporter(health + "-predictions")
 	preds, predsCons, err := s.readPredictions(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -277,7 +291,7 @@ func (s *Service) Run(ctx context.Context) error {
 		JS:     s.env.JS,
 		Stream: s.env.Subjects.StreamName(natsbus.StreamFeedback),
 		Config: jetstream.ConsumerConfig{
-			Durable:     ConsumerName,
+			Durable:     name,
 			Description: "lookout feedback: joins feedback with predictions",
 			AckPolicy:   jetstream.AckExplicitPolicy,
 			AckWait:     s.cfg.AckWait,
@@ -291,14 +305,14 @@ func (s *Service) Run(ctx context.Context) error {
 		},
 		Owned:  true,
 		Log:    s.env.Log,
-		Health: s.env.Health.Reporter("feedback"),
+		Health: s.env.Health.Reporter(health),
 	}
 	s.mu.Lock()
 	s.ackFloor = consumer.AckFloor
 	s.mu.Unlock()
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Consume(ctx, s.handleFeedback) }()
-	s.env.Log.Info("feedback started", zap.String("consumer", ConsumerName),
+	s.env.Log.Info("feedback started", zap.String("consumer", name),
 		zap.Duration("window", s.cfg.Window), zap.Int("window_labels", s.cfg.WindowLabels),
 		zap.Duration("allowed_lateness", s.cfg.AllowedLateness), zap.Duration("idle_timeout", s.cfg.IdleTimeout),
 		zap.Int("max_ack_pending", s.cfg.MaxAckPending),
@@ -331,7 +345,10 @@ func (s *Service) Run(ctx context.Context) error {
 // bounded by bytes, and its errors are logged and reported to health
 // (part feedback-predictions) until it delivers again.
 func (s *Service) readPredictions(ctx context.Context) (jetstream.ConsumeContext, jetstream.Consumer, error) {
-	name := s.env.Subjects.StreamName(natsbus.StreamPredictions)
+	name, filter := s.env.Subjects.StreamName(natsbus.StreamPredictions), s.env.Subjects.All(natsbus.KindPredictions)
+	if s.env.Partitioned() {
+		name, filter = s.env.Subjects.StreamName(natsbus.StreamPartitions), s.env.Subjects.Partitioned(s.env.Partition)
+	}
 	stream, err := s.env.JS.Stream(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -341,14 +358,28 @@ func (s *Service) readPredictions(ctx context.Context) (jetstream.ConsumeContext
 	if err != nil {
 		return nil, nil, err
 	}
-	if info.State.Msgs == 0 || info.State.LastTime.Before(start) {
+	lastSeq, lastTime := info.State.LastSeq, info.State.LastTime
+	if s.env.Partitioned() {
+		// The partition's own last prediction: the stream's last may be
+		// another partition's, which this reader never gets to.
+		m, err := stream.GetLastMsgForSubject(ctx, filter)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			lastSeq, lastTime = 0, time.Time{}
+		case err != nil:
+			return nil, nil, err
+		default:
+			lastSeq, lastTime = m.Sequence, m.Time
+		}
+	}
+	if lastSeq == 0 || lastTime.Before(start) {
 		s.markReady()
 	}
 	s.mu.Lock()
-	s.readyAt = info.State.LastSeq
+	s.readyAt = lastSeq
 	s.mu.Unlock()
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{s.env.Subjects.All(natsbus.KindPredictions)},
+		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &start,
 	})
@@ -385,6 +416,12 @@ func (s *Service) checkPredictions(ctx context.Context, cons jetstream.Consumer)
 	}
 }
 
+// mine says whether the service works on model: every model, or, when
+// partitioned, those of its partition.
+func (s *Service) mine(model string) bool {
+	return !s.env.Partitioned() || natsbus.PartitionOf(model, s.env.Partitions) == s.env.Partition
+}
+
 func (s *Service) markReady() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -408,7 +445,13 @@ func (s *Service) handlePrediction(msg jetstream.Msg) {
 	if s.predsFailing.Load() && s.predsFailing.CompareAndSwap(true, false) {
 		s.predsHealth(nil) // delivering again
 	}
-	p, reasons := s.env.Stored.Decode(meta.Sequence.Stream, msg.Data(), s.env.Subjects.Model(msg.Subject()),
+	stored, model := s.env.Stored, s.env.Subjects.Model(msg.Subject())
+	if s.env.Partitioned() {
+		// Sequences of the partitions stream: not the predictions
+		// stream's that the process's shared decodes are keyed by.
+		stored, model = nil, s.env.Subjects.PartitionedModel(msg.Subject())
+	}
+	p, reasons := stored.Decode(meta.Sequence.Stream, msg.Data(), model,
 		msg.Headers().Get("Content-Type"), meta.Timestamp)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -516,6 +559,14 @@ func (s *Service) handleFeedback(msg jetstream.Msg) {
 		return
 	}
 	model := s.env.Subjects.Model(msg.Subject())
+	if !s.mine(model) {
+		// Another partition's: its own service reads it from its own
+		// durable.
+		if err := msg.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.env.Log.Warn("feedback: ack of another partition's feedback failed; it comes again", zap.Error(err))
+		}
+		return
+	}
 	fb, reasons := event.DecodeFeedback(msg.Data(), event.DecodeOptions{
 		SubjectModel: model,
 		ContentType:  msg.Headers().Get("Content-Type"),
@@ -1027,6 +1078,7 @@ func (s *Service) publish(model string, w *window, r quality.Report) error {
 	out.Header.Set("Content-Type", event.ContentTypeJSON)
 	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("performance-%s-%d-%d", model, w.firstSeq, w.start.UnixNano()))
 	out.Header.Set(HeaderWindowSeq, fmt.Sprintf("%d-%d", w.firstSeq, w.lastSeq))
+	out.Header.Set(HeaderProcess, service.LeaseHolder(s.env.DataDir))
 	upTo, open := s.record(model, w)
 	out.Header.Set(HeaderDone, strconv.FormatUint(upTo, 10))
 	if open != "" {
