@@ -143,9 +143,6 @@ type Service struct {
 	win       *ew.Assigner[*window]
 	models    map[string]struct{} // every model given to win
 	late      map[lateKey]*window // late feedback, reported at the next tick
-	// partFrom is, by span, where the next window of a span whose window
-	// closed early (full or under pressure) starts: that window's end.
-	partFrom map[lateKey]time.Time
 	closing   []*window           // closed, to be reported once nothing in them waits
 	held      map[uint64]jetstream.Msg
 	progress  map[string]*progress // by subject model
@@ -155,6 +152,10 @@ type Service struct {
 	lastKeep  time.Time
 	// ackFloor returns the feedback consumer's acknowledgement floor.
 	ackFloor func() uint64
+
+	// partFrom is, by span, where the next window of a span whose window
+	// closed early (full or under pressure) starts: that window's end.
+	partFrom map[lateKey]time.Time
 
 	// predsFailing is set while the predictions consumer reports errors.
 	predsFailing atomic.Bool
@@ -189,9 +190,7 @@ type item struct {
 type window struct {
 	model      string
 	q          *quality.Window
-	// start and end are the event time its report names: the aligned
-	// span, but for windows that follow or are closed early (see closed).
-	start, end time.Time
+	start, end time.Time // the event time its report names (see closed)
 	span       time.Time // the aligned span's start
 	last       time.Time // the latest feedback ts in it
 	why        string    // what closed it; empty while open
