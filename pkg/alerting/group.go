@@ -35,6 +35,11 @@ func (f *SinkFilter) Accepts(a *Alert) bool {
 		(len(f.Severities) == 0 || slices.Contains(f.Severities, a.Severity))
 }
 
+// MaxCatchUpRepeats bounds the repeats one jump of a group's clock sends
+// (see Group.Advance): two days of backlog at the default 4h
+// repeat_interval are notified as paced.
+const MaxCatchUpRepeats = 12
+
 // Notification is what a sink is sent: the alerts of one model's group as
 // that sink sees them (filtered, silenced and inhibited).
 type Notification struct {
@@ -189,8 +194,12 @@ func (g *Group) Due(now time.Time) bool { return !g.NextFlush.IsZero() && !now.B
 // Advance flushes the group at each flush time due by its clock reading
 // now, in order, as a live run would have at those times, and returns the
 // notifications. wall is the wall time, for silences and SentAt. Flushes
-// that could only repeat are skipped to the next repeat, so that a long gap
-// in event time costs no more than the notifications it holds.
+// that could only repeat are skipped to the next repeat, so that a gap in
+// event time costs no more than the notifications it holds. A gap longer
+// than MaxCatchUpRepeats repeat intervals is a jump of the clock, not a
+// backlog (reports of 1970, or of a model back after months, then live
+// ones): its repeats collapse into one, at the last group_interval tick
+// due, instead of flooding the sinks with one per repeat_interval of it.
 func (g *Group) Advance(now, wall time.Time, t Timing, sinks []SinkFilter, silences []Silence) []Notification {
 	var out []Notification
 	for g.Due(now) {
@@ -200,6 +209,8 @@ func (g *Group) Advance(now, wall time.Time, t Timing, sinks []SinkFilter, silen
 			next := g.nextRepeat(t)
 			if next.IsZero() || next.After(now) {
 				next = now.Add(time.Nanosecond)
+			} else if now.Sub(next) > MaxCatchUpRepeats*t.RepeatInterval {
+				next = g.NextFlush.Add(now.Sub(g.NextFlush) / t.GroupInterval * t.GroupInterval)
 			}
 			if gap := next.Sub(g.NextFlush); gap > 0 {
 				steps := (gap + t.GroupInterval - 1) / t.GroupInterval

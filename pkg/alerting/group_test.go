@@ -103,3 +103,47 @@ func TestFiredAndResolvedWithinGroupWaitIsNotified(t *testing.T) {
 		t.Fatalf("group kept %+v", g)
 	}
 }
+
+// windowed returns alert a as sent from a report window ending at end.
+func windowed(a Alert, end time.Time) Alert {
+	a.StartsAt = end
+	a.Source = Source{Subject: "lookout.drift.churn", Window: &Window{Start: end.Add(-5 * time.Minute), End: end}}
+	return a
+}
+
+// A firing group whose clock jumps far ahead in event time (reports of
+// 1970, or of two years ago, then live ones) sends one repeat for the
+// jump, not one per repeat_interval of it: nothing happened in the gap.
+func TestEventTimeJumpRepeatsOnce(t *testing.T) {
+	timing := Timing{GroupWait: 30 * time.Second, GroupInterval: 5 * time.Minute, RepeatInterval: time.Hour}
+	sinks := []SinkFilter{{Name: "hook"}}
+	for _, past := range []time.Time{time.Unix(300, 0).UTC(), t0.AddDate(-2, 0, 0)} {
+		g := NewGroup("churn")
+		wall := t0
+		fired := windowed(alert(RuleDatasetDrift, StatusFiring, nil), past)
+		at := g.Observe(&fired, wall, timing)
+		g.Add(fired, at, timing)
+		ns := g.Advance(at.Add(timing.GroupWait), wall, timing, sinks, nil)
+		if len(ns) != 1 {
+			t.Fatalf("past %v: first flush sent %d", past, len(ns))
+		}
+		// A live event of another alert: the group's clock jumps to now.
+		live := windowed(alert(RuleConfidenceDrop, StatusFiring, nil), t0)
+		wall = wall.Add(time.Second)
+		at = g.Observe(&live, wall, timing)
+		ns = g.Advance(at, wall, timing, sinks, nil)
+		if len(ns) > 1 {
+			t.Fatalf("past %v: the jump sent %d notifications, want at most 1", past, len(ns))
+		}
+		g.Add(live, at, timing)
+		total := len(ns)
+		for range 100 {
+			wall = wall.Add(timing.GroupInterval)
+			total += len(g.Advance(g.Now(wall, timing), wall, timing, sinks, nil))
+		}
+		// The new alert, then repeats each hour of the 100 intervals.
+		if total > 1+1+100*5/60+1 {
+			t.Fatalf("past %v: %d notifications after the jump", past, total)
+		}
+	}
+}

@@ -53,9 +53,11 @@ type Report struct {
 	Reasons []string `json:"reasons"`
 }
 
-// ReportWindow says which pairs a report covers. Start and End bound the
-// window's aligned event-time span, [Start, End), on the production
-// predictions' ts, so a replay gives the same window.
+// ReportWindow says which pairs a report covers, on the production
+// predictions' ts, so a replay gives the same window. Start and End bound
+// the window's aligned event-time span, [Start, End), but for a window
+// closed full (window_pairs): it ends at its last pair, and the next part
+// of the span starts there, so the parts are distinct and contiguous.
 type ReportWindow struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`

@@ -331,7 +331,7 @@ func (t *Tracker) settle(name string, m *modelState, expireAll bool, out []Repor
 	}
 	slices.Sort(late)
 	for _, start := range late {
-		out = t.close(name, m, start, out)
+		out = t.close(name, m, start, false, out)
 	}
 	return out
 }
@@ -358,8 +358,16 @@ func (t *Tracker) pair(name string, m *modelState, h, other Half, out []Report) 
 	sp.AddPair(NewPair(h, other), prod.At)
 	t.counters.Pairs++
 	for _, c := range closed { // full: the pair's own window
-		out = t.close(name, m, c.Start.UnixNano(), out)
-		m.spans[start] = &Window{IsOpen: true, Start: start, Part: c.Part + 1}
+		full := c.Reason == window.Full
+		var ended int64
+		if w := m.spans[c.Start.UnixNano()]; w != nil && full {
+			_, ended = w.reportSpan(c.Start.UnixNano(), t.endOf(c.Start.UnixNano()), true)
+		}
+		out = t.close(name, m, c.Start.UnixNano(), full, out)
+		if full {
+			// The next part starts where this one's report ended.
+			m.spans[start] = &Window{IsOpen: true, Start: start, Part: c.Part + 1, From: ended}
+		}
 	}
 	return out
 }
@@ -374,11 +382,12 @@ func (t *Tracker) unmatched(m *modelState, h Half) {
 
 // close ends m's window of the span at start and, when it compared
 // anything, judges it.
-func (t *Tracker) close(name string, m *modelState, start int64, out []Report) []Report {
+func (t *Tracker) close(name string, m *modelState, start int64, full bool, out []Report) []Report {
 	w := m.spans[start]
 	delete(m.spans, start)
 	if w != nil && w.HasCandidate() {
-		r := w.Report(name, t.endOf(start))
+		from, to := w.reportSpan(start, t.endOf(start), full)
+		r := w.Report(name, from, to)
 		r.Quality = qualityOf(w.Pairs, m.labels)
 		streak := m.streak
 		m.streak = t.opts.Judge.Judge(&r, w.Pairs, m.streak)

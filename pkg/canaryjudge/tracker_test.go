@@ -192,7 +192,7 @@ func TestWindowFigures(t *testing.T) {
 	w.AddPrediction(Candidate, "v4") // an unpaired canary prediction
 	w.AddRejected("canary")
 	w.AddRejected("unknown")
-	r := w.Report("churn", t0.Add(time.Minute).UnixNano())
+	r := w.Report("churn", w.Start, t0.Add(time.Minute).UnixNano())
 
 	near := func(name string, got, want float64) {
 		t.Helper()

@@ -74,6 +74,26 @@ type Window struct {
 	// pair's is its production half's), unix ns; both 0 in windows from
 	// snapshots from before they were kept.
 	First, Last int64
+	// From is where a later part's report window starts (unix ns): the end
+	// of the part before it, which closed full. 0 in the first part (and
+	// in snapshots from before it was kept): the window starts at Start.
+	From int64
+}
+
+// reportSpan returns the event time the window's report names, for the
+// span [start, end): from its start (Start, or From for a later part) to
+// end when it closed on the watermark or idle, to its latest pair when it
+// closed full (window_pairs), so that the parts of one span are distinct
+// and contiguous and an alert on a part starts no later than its pairs.
+func (w *Window) reportSpan(start, end int64, full bool) (from, to int64) {
+	from = start
+	if w.Part > 0 && w.From > start {
+		from = w.From
+	}
+	if !full {
+		return from, end
+	}
+	return from, max(from, w.Last)
 }
 
 // AddPair adds p, whose event time is at.
@@ -137,12 +157,12 @@ func roleName(side int) string {
 }
 
 // Report returns the window's figures, without checks or verdict (Judge
-// adds those), as if it closed at end.
-func (w *Window) Report(model string, end int64) Report {
+// adds those), over the event time [start, end) (see reportSpan).
+func (w *Window) Report(model string, start, end int64) Report {
 	r := Report{
 		Model: model,
 		Window: ReportWindow{
-			Start: time.Unix(0, w.Start).UTC(),
+			Start: time.Unix(0, start).UTC(),
 			End:   time.Unix(0, end).UTC(),
 			Pairs: len(w.Pairs),
 			Part:  w.Part,

@@ -195,7 +195,8 @@ func TestSplitByDateAtMidnight(t *testing.T) {
 		t.Errorf("Dir = %s", dir)
 	}
 	first, last := TimeRange(got[0].Rows)
-	if name := FileName(first, last, 7); name != "20261124T230000Z_20261124T235959Z_0000000007.parquet" {
+	// The name's end is rounded up: the row at 23:59:59.999 lies within it.
+	if name := FileName(first, last, 7); name != "20261124T230000Z_20261125T000000Z_0000000007.parquet" {
 		t.Errorf("FileName = %s", name)
 	}
 }
@@ -364,5 +365,37 @@ func TestFiltersAndPaths(t *testing.T) {
 	}
 	if _, err := ExpandPaths([]string{filepath.Join(root, "missing")}); err == nil {
 		t.Error("a missing path is not an error")
+	}
+}
+
+// A file's name spans its rows: the start rounded down, the end rounded
+// up to the second, so that no row's ts lies after the name's end (it
+// once was truncated: 235959Z for a row at 23:59:59.7).
+func TestFileNameSpansRows(t *testing.T) {
+	at := func(s string) *event.Prediction { return &event.Prediction{TsUnixNano: proto.Int64(ts(s))} }
+	for _, c := range []struct {
+		rows []*event.Prediction
+		want string
+	}{
+		{[]*event.Prediction{at("2026-11-24T10:00:00.3Z"), at("2026-11-24T10:05:07.7Z")}, "20261124T100000Z_20261124T100508Z_0000000001.parquet"},
+		{[]*event.Prediction{at("2026-11-24T10:00:00Z"), at("2026-11-24T10:05:07Z")}, "20261124T100000Z_20261124T100507Z_0000000001.parquet"},
+		{[]*event.Prediction{at("2026-11-24T23:59:59.7Z")}, "20261124T235959Z_20261125T000000Z_0000000001.parquet"},
+	} {
+		first, last := TimeRange(c.rows)
+		name := FileName(first, last, 1)
+		if name != c.want {
+			t.Errorf("FileName = %s, want %s", name, c.want)
+		}
+		parts := strings.Split(name, "_")
+		start, err1 := time.Parse(TimeFormat, parts[0])
+		end, err2 := time.Parse(TimeFormat, parts[1])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("name %s: %v %v", name, err1, err2)
+		}
+		for _, r := range c.rows {
+			if at := event.Time(r); at.Before(start) || at.After(end) {
+				t.Errorf("row at %v outside its file's name %s", at, name)
+			}
+		}
 	}
 }

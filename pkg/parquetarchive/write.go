@@ -381,10 +381,17 @@ func RemoveTemp(root string) (int, error) {
 // (20261124T100000Z).
 const TimeFormat = "20060102T150405Z"
 
-// FileName returns the name of an archive file: the first and last row
-// time (TimeFormat) and a sequence number that keeps names unique.
+// FileName returns the name of an archive file: the first row time
+// rounded down and the last one rounded up to the second (TimeFormat), so
+// that every row's ts lies within the times of its name (a row at
+// 23:59:59.7 is in a file named up to 000000Z of the next day, in its own
+// day's folder), and a sequence number that keeps names unique.
 func FileName(first, last time.Time, seq uint64) string {
-	return first.UTC().Format(TimeFormat) + "_" + last.UTC().Format(TimeFormat) + "_" +
+	end := last.UTC().Truncate(time.Second)
+	if end.Before(last) {
+		end = end.Add(time.Second)
+	}
+	return first.UTC().Truncate(time.Second).Format(TimeFormat) + "_" + end.Format(TimeFormat) + "_" +
 		fmt.Sprintf("%010d", seq) + ".parquet"
 }
 

@@ -164,3 +164,81 @@ func TestFiredAndResolvedWithinGroupWaitIsNotified(t *testing.T) {
 		}
 	}
 }
+
+// driftAt returns driftJSON's report, drifted or not, for the 5-minute
+// window starting at start; plan drifts too when asked.
+func driftAt(model string, start time.Time, drifted, plan bool) []byte {
+	var r map[string]any
+	_ = json.Unmarshal(driftJSON(model, 0, drifted), &r)
+	if plan {
+		f := r["features"].(map[string]any)["plan"].(map[string]any)
+		f["drifted"], f["score"] = true, 1e-9
+		f["ks"].(map[string]any)["p_value"] = 1e-9
+	}
+	r["window"] = map[string]any{"start": start, "end": start.Add(5 * time.Minute), "count": 10000}
+	data, _ := json.Marshal(r)
+	return data
+}
+
+// A model whose first reports name windows far in the past (predictions
+// with ts near 0, or two years old) and whose later ones are live jumps its
+// group's clock by years while an alert fires: the jump is notified by a
+// bounded count of notifications, not one per repeat_interval of it. A
+// no_data alert (wall time) joins in between.
+func TestEventTimeJumpDoesNotFlood(t *testing.T) {
+	for _, past := range []time.Time{time.Unix(0, 0).UTC(), windowStart.AddDate(-2, 0, 0)} {
+		t.Run(past.Format("2006"), func(t *testing.T) {
+			b := newBus(t)
+			hook := notifytest.RunHTTP(t)
+			cfg := testConfig()
+			cfg.GroupWait, cfg.GroupInterval, cfg.RepeatInterval = 200*time.Millisecond, 400*time.Millisecond, time.Hour
+			cfg.NoData = 300 * time.Millisecond
+			cfg.EvaluationInterval = 100 * time.Millisecond
+			cfg.Sinks = []alert.SinkConfig{{Type: "webhook", URL: hook.URL, Secret: "s"}}
+			b.start(t, cfg)
+			publish := func(data []byte) {
+				t.Helper()
+				if _, err := b.js.Publish(context.Background(), subjects.For(natsbus.KindDrift, "churn"), data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A prediction so that the model is known, then silence: no_data.
+			if _, err := b.js.Publish(context.Background(), subjects.For(natsbus.KindPredictions, "churn"), []byte(`{"id":"1","model":"churn","features":{"age":1},"prediction":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				publish(driftAt("churn", past.Add(time.Duration(i)*5*time.Minute), true, false))
+			}
+			natstest.WaitFor(t, 15*time.Second, func() error {
+				if len(hook.Requests()) < 1 {
+					return fmt.Errorf("no notification")
+				}
+				return nil
+			})
+			b.drained(t)
+			// Live reports, interleaved with past ones, still drifted; the
+			// live ones drift plan too: a new alert at live event time.
+			for i := range 4 {
+				publish(driftAt("churn", windowStart.Add(time.Duration(i)*5*time.Minute), true, true))
+				publish(driftAt("churn", past.Add(time.Duration(3+i)*5*time.Minute), true, false))
+			}
+			b.drained(t)
+			// Give the wall-time fallbacks some turns, then count.
+			since := time.Now()
+			natstest.WaitFor(t, 15*time.Second, func() error {
+				if n := len(hook.Requests()); n > 8 {
+					t.Fatalf("%d notifications:\n%s", n, strings.Join(sequence(t, hook)[:8], "\n"))
+				}
+				if time.Since(since) < 10*cfg.GroupInterval {
+					return fmt.Errorf("waiting")
+				}
+				return nil
+			})
+			b.settled(t, "churn", "webhook")
+			if n := len(hook.Requests()); n > 8 {
+				t.Fatalf("%d notifications:\n%s", n, strings.Join(sequence(t, hook), "\n"))
+			}
+			t.Logf("notifications:\n%s", strings.Join(sequence(t, hook), "\n"))
+		})
+	}
+}

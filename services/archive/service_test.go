@@ -504,3 +504,44 @@ func folderExists(root string) func(string) (bool, error) {
 	folder := &parquetarchive.Folder{Root: root}
 	return func(file string) (bool, error) { return folder.Exists(context.Background(), file) }
 }
+
+// TestArchiveFileNamesSpanTheirRows: rows at .7 s past the second, the
+// last at 23:59:59.7, land in files whose names' times hold every row's
+// ts: the end is rounded up (it once was truncated, naming 235959Z for a
+// file holding a row after it).
+func TestArchiveFileNamesSpanTheirRows(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	data := t.TempDir()
+	r := startService(t, nc, js, data, Config{Window: 300 * time.Millisecond, MaxRows: 4})
+	midnight := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	var preds []*event.Prediction
+	for i := range 10 {
+		preds = append(preds, prediction("m", i, midnight.Add(time.Duration(i-10)*time.Second+700*time.Millisecond)))
+	}
+	publishPredictions(t, js, preds, nil)
+	waitForRows(t, r.svc.Root(), len(preds))
+	files, err := parquetarchive.ExpandPaths([]string{r.svc.Root()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 3 {
+		t.Fatalf("%d files, want at least 3 (10 rows, max 4 a file)", len(files))
+	}
+	for _, f := range files {
+		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".parquet"), "_")
+		start, err1 := time.Parse(parquetarchive.TimeFormat, parts[0])
+		end, err2 := time.Parse(parquetarchive.TimeFormat, parts[1])
+		if len(parts) != 3 || err1 != nil || err2 != nil {
+			t.Fatalf("file name %s: %v %v", f, err1, err2)
+		}
+		err := parquetarchive.ReadFile(context.Background(), f, parquetarchive.ReadOptions{}, func(p *event.Prediction) error {
+			if at := event.Time(p); at.Before(start) || at.After(end) {
+				return fmt.Errorf("row %s at %s outside its file's name %s", p.Id, at.Format(time.RFC3339Nano), filepath.Base(f))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -337,8 +337,9 @@ func TestReplayAfterCrash(t *testing.T) {
 	if after[0].Window.Pairs != 200 || after[0].Verdict != judge.VerdictPromote || after[0].Unmatched != (judge.Unmatched{}) {
 		t.Errorf("report %+v", after[0])
 	}
-	if w := after[0].Window; !w.Start.Equal(eventBase) || !w.End.Equal(eventBase.Add(cfg.Window)) {
-		t.Errorf("window %v-%v, want the event-time span from %v", w.Start, w.End, eventBase)
+	// Closed full: from the span's start to its last pair, inside the span.
+	if w := after[0].Window; !w.Start.Equal(eventBase) || !w.End.After(w.Start) || !w.End.Before(eventBase.Add(cfg.Window)) {
+		t.Errorf("window %v-%v, want the event time of its pairs from %v", w.Start, w.End, eventBase)
 	}
 	// Stopping the second process saves every pair: 300 joined in all,
 	// read to the last of the 600 predictions.
@@ -496,4 +497,26 @@ func TestOutOfOrderWithinLateness(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestFullPartsNameTheirSpan: the windows of one span closed full
+// (window_pairs) name the event time each covers, contiguous from the
+// span's start: from the part before's end to their last pair. The last
+// part, closed idle, ends at the span's end. They once all named the whole
+// span, so that an alert on the first part started after all its pairs.
+func TestFullPartsNameTheirSpan(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Minute)
+	prod, can := pairsAt("churn", "p-", 50, func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) })
+	publish(t, js, interleaved(prod, can))
+	cfg := testConfig()
+	cfg.Window, cfg.WindowPairs, cfg.MinPairs, cfg.IdleTimeout = time.Minute, 20, 1, 300*time.Millisecond
+	start(t, nc, js, cfg)
+	var got []string
+	for _, r := range waitReports(t, js, "churn", 3) {
+		got = append(got, fmt.Sprintf("%v-%v: %d", r.Window.Start.Sub(base), r.Window.End.Sub(base), r.Window.Pairs))
+	}
+	if want := []string{"0s-19s: 20", "19s-39s: 20", "39s-1m0s: 10"}; !slices.Equal(got, want) {
+		t.Errorf("windows %v, want %v", got, want)
+	}
 }

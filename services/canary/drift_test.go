@@ -164,7 +164,9 @@ func TestInputShiftHoldsOnlyItsPart(t *testing.T) {
 		reps[1].Reasons[0] != "inputs shifted in this window (drift share 0.75): not attributed to the canary" {
 		t.Errorf("verdicts %s %q, %s %q; want rollback, then hold for the inputs", reps[0].Verdict, reps[0].Reasons, reps[1].Verdict, reps[1].Reasons)
 	}
-	if !reps[0].Window.Start.Equal(reps[1].Window.Start) {
-		t.Errorf("windows start %v and %v, want one span", reps[0].Window.Start, reps[1].Window.Start)
+	// Two parts of one span: the second starts where the first ended.
+	if !reps[0].Window.End.Equal(reps[1].Window.Start) || !reps[0].Window.Start.Before(reps[0].Window.End) {
+		t.Errorf("windows %v-%v and %v-%v, want contiguous parts of one span",
+			reps[0].Window.Start, reps[0].Window.End, reps[1].Window.Start, reps[1].Window.End)
 	}
 }

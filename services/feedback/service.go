@@ -163,6 +163,10 @@ type Service struct {
 	// ackFloor returns the feedback consumer's acknowledgement floor.
 	ackFloor func() uint64
 
+	// partFrom is, by span, where the next window of a span whose window
+	// closed early (full or under pressure) starts: that window's end.
+	partFrom map[lateKey]time.Time
+
 	// predsFailing is set while the predictions consumer reports errors.
 	predsFailing atomic.Bool
 	predsHealth  func(error)
@@ -196,7 +200,9 @@ type item struct {
 type window struct {
 	model      string
 	q          *quality.Window
-	start, end time.Time // the aligned event-time span
+	start, end time.Time // the event time its report names (see closed)
+	span       time.Time // the aligned span's start
+	last       time.Time // the latest feedback ts in it
 	why        string    // what closed it; empty while open
 	waiting    int       // its feedback still waiting for a prediction
 	firstSeq   uint64
@@ -240,6 +246,7 @@ func New(env service.Env, cfg Config) (*Service, error) {
 		win:       win,
 		models:    map[string]struct{}{},
 		late:      map[lateKey]*window{},
+		partFrom:  map[lateKey]time.Time{},
 		held:      map[uint64]jetstream.Msg{},
 		progress:  map[string]*progress{},
 		ready:     make(chan struct{}),
@@ -656,6 +663,9 @@ func (s *Service) assign(it *item) []*ew.Window[*window] {
 	if c != nil {
 		if c.Value == nil {
 			c.Value = s.newWindow(model, c.Start, c.End)
+			if from, ok := s.partFrom[lateKey{model: model, start: c.Start.UnixNano()}]; ok {
+				c.Value.start = from // the span's window before it closed early
+			}
 		}
 		w = c.Value
 	} else {
@@ -671,6 +681,9 @@ func (s *Service) assign(it *item) []*ew.Window[*window] {
 		s.env.Log.Debug("feedback later than the allowed lateness; reported in a window of its own",
 			zap.String("model", model), zap.Uint64("seq", it.seq), zap.Time("ts", it.ts))
 	}
+	if len(w.seqs) == 0 || it.ts.After(w.last) {
+		w.last = it.ts.UTC()
+	}
 	if len(w.seqs) == 0 {
 		w.firstSeq = it.seq
 	}
@@ -683,16 +696,48 @@ func (s *Service) assign(it *item) []*ew.Window[*window] {
 }
 
 func (s *Service) newWindow(model string, start, end time.Time) *window {
-	return &window{model: model, q: quality.NewWindow(s.opts), start: start.UTC(), end: end.UTC()}
+	return &window{model: model, q: quality.NewWindow(s.opts), start: start.UTC(), end: end.UTC(), span: start.UTC()}
 }
 
 // closed takes a window the assigner closed; it is reported once nothing
-// in it waits for a prediction.
+// in it waits for a prediction. A window closed full names the event time
+// it covers, to its latest feedback, and the span's next window starts
+// there: the parts of one span are distinct and contiguous, and an alert
+// on one starts no later than its feedback. Closed by the watermark or
+// idle, it ends with its span.
 func (s *Service) closed(c *ew.Window[*window]) {
+	lk := lateKey{model: c.Key, start: c.Start.UnixNano()}
+	if c.Reason != ew.Full {
+		delete(s.partFrom, lk)
+	}
 	if c.Value == nil {
 		return // emptied by relieve, nothing came after
 	}
+	if c.Reason == ew.Full {
+		s.endEarly(c.Value)
+	}
 	s.closeWindow(c.Value, string(c.Reason))
+}
+
+// endEarly ends w, closed before its span's end, at its latest feedback
+// and starts the span's next window there.
+func (s *Service) endEarly(w *window) {
+	if w.last.After(w.start) {
+		w.end = w.last
+	} else {
+		w.end = w.start
+	}
+	s.partFrom[lateKey{model: w.model, start: w.span.UnixNano()}] = w.end
+}
+
+// forgetParts drops the part starts of spans the watermark passed: no
+// window of them opens again.
+func (s *Service) forgetParts() {
+	for lk := range s.partFrom {
+		if wm, ok := s.win.Watermark(lk.model); ok && !time.Unix(0, lk.start).Add(s.cfg.Window).After(wm) {
+			delete(s.partFrom, lk)
+		}
+	}
 }
 
 func (s *Service) closeWindow(w *window, why string) {
@@ -907,6 +952,7 @@ func (s *Service) relieve() {
 	for _, m := range models {
 		for _, c := range s.win.Open(m) {
 			if c.Value != nil && len(c.Value.seqs) > 0 {
+				s.endEarly(c.Value)
 				s.closeWindow(c.Value, "pressure")
 				c.Value = nil
 			}
@@ -942,6 +988,7 @@ func (s *Service) tick() {
 	for _, c := range s.win.CloseIdle(now) {
 		s.closed(c)
 	}
+	s.forgetParts()
 	if len(s.late) > 0 {
 		late := make([]*window, 0, len(s.late))
 		for _, w := range s.late {
@@ -971,8 +1018,9 @@ func (s *Service) tick() {
 func (s *Service) close(w *window) bool {
 	model, why := w.model, w.why
 	r := w.q.Report(model)
-	// The report names the aligned event-time span, not the first and
-	// last feedback times it saw.
+	// The report names the aligned event-time span (or the part of it a
+	// window closed early covers, see closed), not the first and last
+	// feedback times it saw.
 	r.Window.Start, r.Window.End = w.start, w.end
 	if err := s.publish(model, w, r); err != nil {
 		if natsbus.IsPermanent(err) {

@@ -128,7 +128,8 @@ func near(t *testing.T, name string, got *float64, want float64) {
 // prediction is counted unmatched, invalid feedback is rejected, and the
 // report is one an alert rule on accuracy fires on. The window closes full
 // at its fifth feedback event and is reported once the unmatched one's
-// wait is over, naming its aligned event-time span.
+// wait is over, naming the event time it covers: from its aligned span's
+// start to its latest feedback.
 func TestFeedbackJoinsAndReports(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	predict(t, js, "churn", "p1", "v1", event.Text("churn"))
@@ -149,8 +150,8 @@ func TestFeedbackJoinsAndReports(t *testing.T) {
 	if r.Model != "churn" || r.Feedback != 4 || r.Labelled != 3 || r.Unmatched != 1 || r.HelpfulCount != 2 || r.Window.Feedback != 5 {
 		t.Fatalf("first report: %+v", r)
 	}
-	if !r.Window.Start.Equal(span) || !r.Window.End.Equal(span.Add(time.Hour)) {
-		t.Errorf("window %v - %v, want the aligned hour %v - %v", r.Window.Start, r.Window.End, span, span.Add(time.Hour))
+	if !r.Window.Start.Equal(span) || !r.Window.End.Equal(span.Add(5*time.Minute)) {
+		t.Errorf("window %v - %v, want the aligned hour's start to the last feedback %v - %v", r.Window.Start, r.Window.End, span, span.Add(5*time.Minute))
 	}
 	near(t, "accuracy", r.Accuracy, 2.0/3)
 	near(t, "helpful_rate", r.HelpfulRate, 0.5)

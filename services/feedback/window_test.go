@@ -56,8 +56,14 @@ func TestFeedbackSmallMaxAckPendingReports(t *testing.T) {
 		}
 		return nil
 	})
+	// Each window closed under pressure names the part of the span it
+	// covers: contiguous from the span's start, to its latest feedback.
+	from := span
 	for i, r := range reports(t, js, "m") {
-		wantSpan(t, fmt.Sprintf("report %d", i), r.Window.Start, r.Window.End, span, time.Hour)
+		if !r.Window.Start.Equal(from) || r.Window.End.Before(r.Window.Start) || r.Window.End.After(span.Add(time.Hour)) {
+			t.Errorf("report %d: window %v - %v, want from %v within the span", i, r.Window.Start, r.Window.End, from)
+		}
+		from = r.Window.End
 		near(t, "accuracy", r.Accuracy, 1)
 	}
 	waitAckPending(t, js, 0, n)
@@ -131,4 +137,28 @@ func TestFeedbackQuietModelClosedByIdleTimeout(t *testing.T) {
 		t.Errorf("windows closed idle: %v, want 1", v)
 	}
 	waitAckPending(t, js, 0, 2)
+}
+
+// Windows closed full (window_labels) name the event time each covers,
+// contiguous from the span's start: from the window before's end to their
+// latest feedback. The last one, closed idle, ends with the span. They
+// once all named the whole span, identical, so that an alert on the first
+// started after all its feedback.
+func TestFeedbackFullWindowsNameTheirPart(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	const n = 7
+	for i := range n {
+		predict(t, js, "m", fmt.Sprintf("p%d", i), "v1", event.Text("yes"))
+	}
+	startEnv(t, natstest.Env(t, nc, js), feedback.Config{WindowLabels: 3, Window: time.Hour, IdleTimeout: time.Second, Wait: 5 * time.Second})
+	for i := range n {
+		send(t, js, "m", at(fmt.Sprintf(`{"id":"p%d","label":"yes"}`, i), time.Duration(i+1)*time.Minute))
+	}
+	var got []string
+	for _, r := range waitReports(t, js, "m", 3) {
+		got = append(got, fmt.Sprintf("%v-%v: %d", r.Window.Start.Sub(span), r.Window.End.Sub(span), r.Window.Feedback))
+	}
+	if want := []string{"0s-3m0s: 3", "3m0s-6m0s: 3", "6m0s-1h0m0s: 1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("windows %v, want %v", got, want)
+	}
 }
