@@ -194,6 +194,9 @@ func TestDemoShowsItAll(t *testing.T) {
 			f := e.ContextMap()
 			t.Logf("notification %v %v at %v of the demo", f["rule"], f["status"], demoAt(e.Time).Sub(start))
 		}
+		for _, r := range drift {
+			t.Logf("drift %v share %v drifted %v", r["window"], r["drift_share"], r["dataset_drifted"])
+		}
 		for _, r := range canary {
 			t.Logf("canary %v %v %v", r["window"], r["verdict"], r["reasons"])
 		}
