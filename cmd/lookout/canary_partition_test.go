@@ -1,23 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
-	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/canary"
 )
 
@@ -38,11 +32,9 @@ type canaryPartitionReport struct {
 // is reported exactly once (one report per Nats-Msg-Id, 50 pairs each),
 // none twice, none lost.
 func TestCanaryPartitionsSpreadModels(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "lookout.yaml")
 	// Event times are fixed (one 24h window, idle for a day of wall time),
 	// so windows close only full: a replay closes the same ones.
-	if err := os.WriteFile(cfg, []byte(`
+	r := startPartitionRig(t, "canary", `
 nats:
   partitions: 4
 canary:
@@ -51,64 +43,11 @@ canary:
   min_pairs: 10
   wait: 1h
   checkpoint: 2s
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hub := startLookout(t, filepath.Join(dir, "hub"), "--config", cfg, "--only", "ingest")
-	logOnFailure(t, hub)
-	c1 := startLookout(t, filepath.Join(dir, "c1"), "--nats", hub.NATSURL, "--config", cfg, "--only", "canary")
-	logOnFailure(t, c1)
-	c2 := startLookout(t, filepath.Join(dir, "c2"), "--nats", hub.NATSURL, "--config", cfg, "--only", "canary")
-	logOnFailure(t, c2)
-	holders := map[string]*lookoutProcess{service.LeaseHolder(c1.DataDir): c1, service.LeaseHolder(c2.DataDir): c2}
-
-	nc, err := nats.Connect(hub.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	subjects := natsbus.NewSubjects("")
-	ctx := context.Background()
-
-	leaders, err := js.KeyValue(ctx, subjects.StreamName(service.LeadersRole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaseHolders := func() (map[string]int, error) {
-		held := map[string]int{}
-		for i := range 4 {
-			e, err := leaders.Get(ctx, fmt.Sprintf("canary.p%d", i))
-			if err != nil {
-				return nil, fmt.Errorf("canary.p%d: %w", i, err)
-			}
-			held[string(e.Value())]++
-		}
-		return held, nil
-	}
-	natstest.WaitFor(t, 60*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		for h := range holders {
-			if held[h] != 2 {
-				return fmt.Errorf("leases held: %v", held)
-			}
-		}
-		return nil
-	})
+`)
+	js, subjects := r.js, r.subjects
 
 	const models, pairs = 8, 50
-	names := make([]string, models)
-	inPartition := map[int]int{}
-	for i := range names {
-		names[i] = fmt.Sprintf("cm-%02d", i)
-		inPartition[natsbus.PartitionOf(names[i], 4)]++
-	}
-	if len(inPartition) != 4 {
-		t.Fatalf("models in partitions %v: the test needs every partition", inPartition)
-	}
+	names := partitionedModels(t, "cm", models)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	published := 0
@@ -177,27 +116,26 @@ canary:
 		})
 	}
 
-	// Two full windows a model, then kill the first process half way
-	// through two more.
+	// Two full windows a model, then kill the first process between two
+	// more (its reports of the third may still be in flight); the last is
+	// held back until it is dead, so that the survivor reports it.
 	publishWindows(2)
 	waitReports(models * 2)
 	before, err := reports()
 	if err != nil {
 		t.Fatal(err)
 	}
-	byProcess := map[string]int{}
-	for _, r := range before {
-		byProcess[r.process]++
+	procs := make([]string, len(before))
+	for i, rep := range before {
+		procs[i] = rep.process
 	}
-	for h := range holders {
-		if byProcess[h] == 0 {
-			t.Fatalf("process %s made no report before the kill: %v", h, byProcess)
-		}
-	}
-	done := make(chan struct{})
+	byProcess := r.bothReported(t, procs)
+	done, killed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		publishWindows(2)
+		publishWindows(1)
+		<-killed
+		publishWindows(1)
 	}()
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		mu.Lock()
@@ -207,22 +145,11 @@ canary:
 		}
 		return nil
 	})
-	c1.Kill(t)
+	survivor := r.killFirst(t, killed)
 	<-done
 	if t.Failed() {
 		t.FailNow()
 	}
-	survivor := service.LeaseHolder(c2.DataDir)
-	natstest.WaitFor(t, 60*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		if held[survivor] != 4 {
-			return fmt.Errorf("leases held: %v", held)
-		}
-		return nil
-	})
 	waitReports(models * 4)
 	time.Sleep(3 * time.Second) // a quiet period: nothing more may arrive
 	all, err := reports()
@@ -230,41 +157,24 @@ canary:
 		t.Fatal(err)
 	}
 
-	perModel := map[string][]canaryPartitionReport{}
+	perModel := map[string][]string{}
 	seen := map[string]bool{}
-	for _, r := range all {
-		if r.msgID == "" || seen[r.msgID] {
-			t.Errorf("model %s: window %q reported twice (or without an id)", r.model, r.msgID)
+	for _, rep := range all {
+		if rep.msgID == "" || seen[rep.msgID] {
+			t.Errorf("model %s: window %q reported twice (or without an id)", rep.model, rep.msgID)
 		}
-		seen[r.msgID] = true
-		if holders[r.process] == nil {
-			t.Errorf("report of %s from unknown process %q", r.model, r.process)
+		seen[rep.msgID] = true
+		if rep.pairs != pairs {
+			t.Errorf("model %s window %s: %d pairs, want %d", rep.model, rep.msgID, rep.pairs, pairs)
 		}
-		if r.pairs != pairs {
-			t.Errorf("model %s window %s: %d pairs, want %d", r.model, r.msgID, r.pairs, pairs)
-		}
-		perModel[r.model] = append(perModel[r.model], r)
+		perModel[rep.model] = append(perModel[rep.model], rep.process)
 	}
 	for _, model := range names {
-		rs := perModel[model]
-		if len(rs) != 4 {
-			t.Errorf("model %s: %d reports, want 4", model, len(rs))
+		if len(perModel[model]) != 4 {
+			t.Errorf("model %s: %d reports, want 4", model, len(perModel[model]))
 			continue
 		}
-		// One owner at a time: the owner changes at most once (from the
-		// killed process to the survivor), never back and forth.
-		var owners []string
-		for _, r := range rs {
-			if len(owners) == 0 || owners[len(owners)-1] != r.process {
-				owners = append(owners, r.process)
-			}
-		}
-		if len(owners) > 2 || (len(owners) == 2 && owners[1] != survivor) {
-			t.Errorf("model %s reported by %s", model, strings.Join(owners, " then "))
-		}
-		if last := rs[len(rs)-1].process; last != survivor {
-			t.Errorf("model %s: last report from %s, not the survivor", model, last)
-		}
+		r.oneOwnerAtATime(t, model, perModel[model], survivor)
 	}
 	t.Logf("%d reports of %d models; before the kill by process: %v", len(all), models, byProcess)
 }

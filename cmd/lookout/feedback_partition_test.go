@@ -4,20 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
-	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/feedback"
 )
 
@@ -39,11 +34,9 @@ type feedbackPartitionReport struct {
 // label is in exactly one report (one report per Nats-Msg-Id and feedback
 // span, 50 labels each), none twice, none lost.
 func TestFeedbackPartitionsSpreadModels(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "lookout.yaml")
 	// Label times are fixed (one 24h window, idle for an hour of wall
 	// time), so windows close only full.
-	if err := os.WriteFile(cfg, []byte(`
+	r := startPartitionRig(t, "feedback", `
 nats:
   partitions: 4
 feedback:
@@ -51,64 +44,12 @@ feedback:
   window_labels: 50
   idle_timeout: 1h
   wait: 10m
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hub := startLookout(t, filepath.Join(dir, "hub"), "--config", cfg, "--only", "ingest")
-	logOnFailure(t, hub)
-	f1 := startLookout(t, filepath.Join(dir, "f1"), "--nats", hub.NATSURL, "--config", cfg, "--only", "feedback")
-	logOnFailure(t, f1)
-	f2 := startLookout(t, filepath.Join(dir, "f2"), "--nats", hub.NATSURL, "--config", cfg, "--only", "feedback")
-	logOnFailure(t, f2)
-	holders := map[string]*lookoutProcess{service.LeaseHolder(f1.DataDir): f1, service.LeaseHolder(f2.DataDir): f2}
-
-	nc, err := nats.Connect(hub.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	subjects := natsbus.NewSubjects("")
+`)
+	js, subjects := r.js, r.subjects
 	ctx := context.Background()
 
-	leaders, err := js.KeyValue(ctx, subjects.StreamName(service.LeadersRole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaseHolders := func() (map[string]int, error) {
-		held := map[string]int{}
-		for i := range 4 {
-			e, err := leaders.Get(ctx, fmt.Sprintf("feedback.p%d", i))
-			if err != nil {
-				return nil, fmt.Errorf("feedback.p%d: %w", i, err)
-			}
-			held[string(e.Value())]++
-		}
-		return held, nil
-	}
-	natstest.WaitFor(t, 60*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		for h := range holders {
-			if held[h] != 2 {
-				return fmt.Errorf("leases held: %v", held)
-			}
-		}
-		return nil
-	})
-
 	const models, labels, windows = 8, 50, 4
-	names := make([]string, models)
-	inPartition := map[int]int{}
-	for i := range names {
-		names[i] = fmt.Sprintf("cm-%02d", i)
-		inPartition[natsbus.PartitionOf(names[i], 4)]++
-	}
-	if len(inPartition) != 4 {
-		t.Fatalf("models in partitions %v: the test needs every partition", inPartition)
-	}
+	names := partitionedModels(t, "cm", models)
 	// Every prediction first, so that each label finds its own.
 	for _, model := range names {
 		for i := range labels * windows {
@@ -205,27 +146,26 @@ feedback:
 		})
 	}
 
-	// Two full windows a model, then kill the first process half way
-	// through two more.
+	// Two full windows a model, then kill the first process between two
+	// more (its reports of the third may still be in flight); the last is
+	// held back until it is dead, so that the survivor reports it.
 	publishWindows(0, 2)
 	waitReports(models * 2)
 	before, err := reports()
 	if err != nil {
 		t.Fatal(err)
 	}
-	byProcess := map[string]int{}
-	for _, r := range before {
-		byProcess[r.process]++
+	procs := make([]string, len(before))
+	for i, rep := range before {
+		procs[i] = rep.process
 	}
-	for h := range holders {
-		if byProcess[h] == 0 {
-			t.Fatalf("process %s made no report before the kill: %v", h, byProcess)
-		}
-	}
-	done := make(chan struct{})
+	byProcess := r.bothReported(t, procs)
+	done, killed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		publishWindows(2, windows)
+		publishWindows(2, 3)
+		<-killed
+		publishWindows(3, windows)
 	}()
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		mu.Lock()
@@ -235,22 +175,11 @@ feedback:
 		}
 		return nil
 	})
-	f1.Kill(t)
+	survivor := r.killFirst(t, killed)
 	<-done
 	if t.Failed() {
 		t.FailNow()
 	}
-	survivor := service.LeaseHolder(f2.DataDir)
-	natstest.WaitFor(t, 60*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		if held[survivor] != 4 {
-			return fmt.Errorf("leases held: %v", held)
-		}
-		return nil
-	})
 	waitReports(models * windows)
 	time.Sleep(3 * time.Second) // a quiet period: nothing more may arrive
 	all, err := reports()
@@ -258,41 +187,24 @@ feedback:
 		t.Fatal(err)
 	}
 
-	perModel := map[string][]feedbackPartitionReport{}
+	perModel := map[string][]string{}
 	seen := map[string]bool{}
-	for _, r := range all {
-		if r.msgID == "" || seen[r.msgID] || seen[r.model+"/"+r.window] {
-			t.Errorf("model %s: window %q (%s) reported twice (or without an id)", r.model, r.msgID, r.window)
+	for _, rep := range all {
+		if rep.msgID == "" || seen[rep.msgID] || seen[rep.model+"/"+rep.window] {
+			t.Errorf("model %s: window %q (%s) reported twice (or without an id)", rep.model, rep.msgID, rep.window)
 		}
-		seen[r.msgID], seen[r.model+"/"+r.window] = true, true
-		if holders[r.process] == nil {
-			t.Errorf("report of %s from unknown process %q", r.model, r.process)
+		seen[rep.msgID], seen[rep.model+"/"+rep.window] = true, true
+		if rep.feedback != labels || rep.unmatched != 0 {
+			t.Errorf("model %s window %s: %d labels (%d unmatched), want %d all joined", rep.model, rep.window, rep.feedback, rep.unmatched, labels)
 		}
-		if r.feedback != labels || r.unmatched != 0 {
-			t.Errorf("model %s window %s: %d labels (%d unmatched), want %d all joined", r.model, r.window, r.feedback, r.unmatched, labels)
-		}
-		perModel[r.model] = append(perModel[r.model], r)
+		perModel[rep.model] = append(perModel[rep.model], rep.process)
 	}
 	for _, model := range names {
-		rs := perModel[model]
-		if len(rs) != windows {
-			t.Errorf("model %s: %d reports, want %d", model, len(rs), windows)
+		if len(perModel[model]) != windows {
+			t.Errorf("model %s: %d reports, want %d", model, len(perModel[model]), windows)
 			continue
 		}
-		// One owner at a time: the owner changes at most once (from the
-		// killed process to the survivor), never back and forth.
-		var owners []string
-		for _, r := range rs {
-			if len(owners) == 0 || owners[len(owners)-1] != r.process {
-				owners = append(owners, r.process)
-			}
-		}
-		if len(owners) > 2 || (len(owners) == 2 && owners[1] != survivor) {
-			t.Errorf("model %s reported by %s", model, strings.Join(owners, " then "))
-		}
-		if last := rs[len(rs)-1].process; last != survivor {
-			t.Errorf("model %s: last report from %s, not the survivor", model, last)
-		}
+		r.oneOwnerAtATime(t, model, perModel[model], survivor)
 	}
 	t.Logf("%d reports of %d models; before the kill by process: %v", len(all), models, byProcess)
 }

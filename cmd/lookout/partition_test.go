@@ -1,26 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-ml/lookout/pkg/event"
 	"github.com/lookout-ml/lookout/pkg/natsbus"
 	"github.com/lookout-ml/lookout/pkg/natsbus/natstest"
-	"github.com/lookout-ml/lookout/pkg/service"
 	"github.com/lookout-ml/lookout/services/drift"
 )
 
@@ -38,62 +31,14 @@ type partitionReport struct {
 // takes its models: every window after each model's first (its reference)
 // is reported exactly once, none twice, none lost.
 func TestDriftPartitionsSpreadModels(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "lookout.yaml")
-	if err := os.WriteFile(cfg, []byte(`
+	r := startPartitionRig(t, "drift", `
 nats:
   partitions: 4
 drift:
   window: 1h
   window_events: 100
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hub := startLookout(t, filepath.Join(dir, "hub"), "--config", cfg, "--only", "ingest")
-	logOnFailure(t, hub)
-	d1 := startLookout(t, filepath.Join(dir, "d1"), "--nats", hub.NATSURL, "--config", cfg, "--only", "drift")
-	logOnFailure(t, d1)
-	d2 := startLookout(t, filepath.Join(dir, "d2"), "--nats", hub.NATSURL, "--config", cfg, "--only", "drift")
-	logOnFailure(t, d2)
-	holders := map[string]*lookoutProcess{service.LeaseHolder(d1.DataDir): d1, service.LeaseHolder(d2.DataDir): d2}
-
-	nc, err := nats.Connect(hub.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	subjects := natsbus.NewSubjects("")
-	ctx := context.Background()
-
-	// The leases settle at two partitions each.
-	leaders, err := js.KeyValue(ctx, subjects.StreamName(service.LeadersRole))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaseHolders := func() (map[string]int, error) {
-		held := map[string]int{}
-		for i := range 4 {
-			e, err := leaders.Get(ctx, fmt.Sprintf("drift.p%d", i))
-			if err != nil {
-				return nil, fmt.Errorf("drift.p%d: %w", i, err)
-			}
-			held[string(e.Value())]++
-		}
-		return held, nil
-	}
-	natstest.WaitFor(t, 90*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		for h := range holders {
-			if held[h] != 2 {
-				return fmt.Errorf("leases held: %v", held)
-			}
-		}
-		return nil
-	})
+`)
+	js, subjects := r.js, r.subjects
 
 	const models = 20
 	names := make([]string, models)
@@ -168,21 +113,21 @@ drift:
 	// Three windows a model: the reference and two reports each.
 	publishWindows(3)
 	before := waitReports(models * 2)
-	byProcess := map[string]int{}
-	for _, r := range before {
-		byProcess[r.process]++
+	procs := make([]string, len(before))
+	for i, rep := range before {
+		procs[i] = rep.process
 	}
-	for h := range holders {
-		if byProcess[h] == 0 {
-			t.Fatalf("process %s made no report before the kill: %v", h, byProcess)
-		}
-	}
+	byProcess := r.bothReported(t, procs)
 
-	// Kill the first process half way through two more windows a model.
-	done := make(chan struct{})
+	// Kill the first process between two more windows a model (its
+	// reports of the first may still be in flight); the last is held back
+	// until it is dead, so that the survivor reports it.
+	done, killed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		publishWindows(2)
+		publishWindows(1)
+		<-killed
+		publishWindows(1)
 	}()
 	natstest.WaitFor(t, 60*time.Second, func() error {
 		mu.Lock()
@@ -192,19 +137,8 @@ drift:
 		}
 		return nil
 	})
-	d1.Kill(t)
+	survivor := r.killFirst(t, killed)
 	<-done
-	survivor := service.LeaseHolder(d2.DataDir)
-	natstest.WaitFor(t, 90*time.Second, func() error {
-		held, err := leaseHolders()
-		if err != nil {
-			return err
-		}
-		if held[survivor] != 4 {
-			return fmt.Errorf("leases held: %v", held)
-		}
-		return nil
-	})
 	waitReports(models * 4)
 	time.Sleep(3 * time.Second) // a quiet period: nothing more may arrive
 	all, err := reports()
@@ -212,39 +146,22 @@ drift:
 		t.Fatal(err)
 	}
 
-	perModel := map[string][]partitionReport{}
+	perModel := map[string][]string{}
 	seen := map[string]bool{}
-	for _, r := range all {
-		key := r.model + "/" + r.window
+	for _, rep := range all {
+		key := rep.model + "/" + rep.window
 		if seen[key] {
-			t.Errorf("model %s window %s reported twice", r.model, r.window)
+			t.Errorf("model %s window %s reported twice", rep.model, rep.window)
 		}
 		seen[key] = true
-		if holders[r.process] == nil {
-			t.Errorf("report of %s from unknown process %q", r.model, r.process)
-		}
-		perModel[r.model] = append(perModel[r.model], r)
+		perModel[rep.model] = append(perModel[rep.model], rep.process)
 	}
 	for _, model := range names {
-		rs := perModel[model]
-		if len(rs) != 4 {
-			t.Errorf("model %s: %d reports, want 4", model, len(rs))
+		if len(perModel[model]) != 4 {
+			t.Errorf("model %s: %d reports, want 4", model, len(perModel[model]))
 			continue
 		}
-		// One owner at a time: the owner changes at most once (from the
-		// killed process to the survivor), never back and forth.
-		var owners []string
-		for _, r := range rs {
-			if len(owners) == 0 || owners[len(owners)-1] != r.process {
-				owners = append(owners, r.process)
-			}
-		}
-		if len(owners) > 2 || (len(owners) == 2 && owners[1] != survivor) {
-			t.Errorf("model %s reported by %s", model, strings.Join(owners, " then "))
-		}
-		if last := rs[len(rs)-1].process; last != survivor {
-			t.Errorf("model %s: last report from %s, not the survivor", model, last)
-		}
+		r.oneOwnerAtATime(t, model, perModel[model], survivor)
 	}
 	t.Logf("%d reports of %d models; before the kill by process: %v", len(all), models, byProcess)
 }
