@@ -43,11 +43,14 @@ func TestPartitionedReadsItsModels(t *testing.T) {
 	}
 	r := &running{reg: env.Metrics.(*prometheus.Registry), stop: natstest.RunService(t, svc)}
 
-	// The other model first, so that its messages are read before ours.
+	// The other model first, so that its messages are read before ours;
+	// labels before their predictions, as the quality tests do, so that a
+	// window closed full at its last pair has every label (published
+	// after, they raced the close).
 	for _, model := range []string{theirs, mine} {
 		prod, can := pairs(model, n, 0, 1)
-		publish(t, js, shuffled(prod, can))
 		publishFeedback(t, js, model, n, prodLabel)
+		publish(t, js, shuffled(prod, can))
 		reject(t, js, model, `{"role":"canary","confidence":7}`)
 	}
 	got := waitReports(t, js, mine, 1)
