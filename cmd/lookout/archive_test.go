@@ -312,7 +312,7 @@ func TestArchiveSurvivesKill(t *testing.T) {
 			t.Logf("stopped in %v", time.Since(start))
 		}
 		for _, line := range strings.Split(lk.Logs(), "\n") {
-			if strings.Contains(line, "archive consumer ready") {
+			if strings.Contains(line, "archive started") {
 				t.Logf("round %d: %s", round, line)
 			}
 		}

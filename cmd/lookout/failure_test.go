@@ -113,9 +113,23 @@ func TestEveryAcknowledgedMessageEndsSomewhere(t *testing.T) {
 	}
 
 	// Deleting a consumer no longer stops its service silently: the
-	// archive's is recreated, and health says ok again.
-	if err := js.DeleteConsumer(ctx, subjects.StreamName(natsbus.StreamPredictions), "archive"); err != nil {
+	// archive's reader is recreated, and health says ok again.
+	predictions, err := js.Stream(ctx, subjects.StreamName(natsbus.StreamPredictions))
+	if err != nil {
 		t.Fatal(err)
+	}
+	deleted := 0
+	names := predictions.ConsumerNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, "archive_") {
+			if err := js.DeleteConsumer(ctx, predictions.CachedInfo().Config.Name, name); err != nil {
+				t.Fatal(err)
+			}
+			deleted++
+		}
+	}
+	if err := names.Err(); err != nil || deleted != 1 {
+		t.Fatalf("deleted %d consumers of the archive's (%v), want 1", deleted, err)
 	}
 	publish(ingest("after"), []byte(`{"id":"a1","version":"v1","prediction":1}`), nil)
 	natstest.WaitFor(t, 30*time.Second, func() error {

@@ -153,11 +153,11 @@ alert:
 	// notification, a lease, a consumer removal.
 	report, _ := json.Marshal(map[string]any{"model": "spoofed", "dataset_drifted": true, "drift_share": 1, "window_start": time.Now().UTC(), "window_end": time.Now().UTC()})
 	forged := map[string][]byte{
-		"lookout.drift.spoofed":                               report,
-		"lookout.alerts.payments":                             []byte(`{"status":"firing","model":"payments","rule":"dataset_drift","summary":"ROLL BACK NOW"}`),
-		"lookout.notify.webhook":                              []byte(`{"status":"firing","model":"payments","alerts":[{"summary":"ROLL BACK NOW"}]}`),
-		"$KV.LOOKOUT_LEADERS.drift":                           []byte("attacker"),
-		"$JS.API.CONSUMER.DELETE.LOOKOUT_PREDICTIONS.archive": nil,
+		"lookout.drift.spoofed":                             report,
+		"lookout.alerts.payments":                           []byte(`{"status":"firing","model":"payments","rule":"dataset_drift","summary":"ROLL BACK NOW"}`),
+		"lookout.notify.webhook":                            []byte(`{"status":"firing","model":"payments","alerts":[{"summary":"ROLL BACK NOW"}]}`),
+		"$KV.LOOKOUT_LEADERS.drift":                         []byte("attacker"),
+		"$JS.API.CONSUMER.DELETE.LOOKOUT_PREDICTIONS.drift": nil,
 	}
 	for _, u := range []*lockedUser{app, connect("grafana"), connect("ops")} {
 		for subject, body := range forged {
@@ -170,8 +170,8 @@ alert:
 	// A refused API request has no answer: it ends with its context.
 	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelShort()
-	if err := app.js.DeleteConsumer(short, "LOOKOUT_PREDICTIONS", "archive"); err == nil {
-		t.Error("the publisher deleted the archive's consumer")
+	if err := app.js.DeleteConsumer(short, "LOOKOUT_PREDICTIONS", "drift"); err == nil {
+		t.Error("the publisher deleted drift's consumer")
 	}
 
 	t.Logf("%s forgeries refused", time.Now().Format(time.TimeOnly))

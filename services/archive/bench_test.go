@@ -29,10 +29,8 @@ func BenchmarkService(b *testing.B) {
 		preds[i] = prediction(fmt.Sprintf("m%d", i%2), i, base)
 	}
 	publishPredictions(b, js, preds, nil)
-	stream := natsbus.NewSubjects("").StreamName(natsbus.StreamPredictions)
 	for b.Loop() {
 		b.StopTimer()
-		_ = js.DeleteConsumer(context.Background(), stream, ConsumerName)
 		env := service.Env{NC: nc, JS: js, Subjects: natsbus.NewSubjects(""), Log: zap.NewNop(),
 			Metrics: prometheus.NewRegistry(), DataDir: b.TempDir()}
 		svc, err := New(env, Config{Window: time.Minute, MaxRows: n / 2})

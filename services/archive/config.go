@@ -12,13 +12,8 @@ type Config struct {
 	Window time.Duration `yaml:"window"`
 	// MaxRows ... or after this many rows, whichever comes first.
 	MaxRows int `yaml:"max_rows"`
-	// AckWait is how long JetStream waits for the acknowledgement of a
-	// buffered message before it delivers it again; it must be longer than
-	// Window plus the time a write takes. 0: Window + 1m.
-	AckWait time.Duration `yaml:"ack_wait"`
-	// MaxPending bounds the messages delivered and not yet acknowledged,
-	// that is the rows buffered over all models. When it is reached,
-	// delivery waits for the next window to close.
+	// MaxPending bounds the rows buffered over all models. When it is
+	// reached, the fullest window is written at once.
 	MaxPending int `yaml:"max_pending"`
 	// S3, when set, writes the archive to S3-compatible object storage
 	// (same layout, under its prefix) instead of <data>/archive. The
@@ -41,9 +36,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRows <= 0 {
 		c.MaxRows = def.MaxRows
-	}
-	if c.AckWait <= 0 {
-		c.AckWait = c.Window + time.Minute
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = def.MaxPending

@@ -2,26 +2,29 @@
 // Parquet, exactly once, under <data>/archive or, with archive.s3, in an
 // S3 bucket (layout in pkg/parquetarchive, the same in both).
 //
-// It consumes lookout.predictions.* with the durable consumer "archive",
-// buffers rows per model and closes a model's window after Config.Window or
-// Config.MaxRows rows. A closed window becomes one file per UTC date of its
-// rows, each written to a temporary name, synced and renamed. Messages are
-// acknowledged only after their file has its final name, so a crash loses
-// nothing: unacknowledged messages are delivered again.
+// It reads lookout.predictions.* in stream order (natsbus.Ordered, the
+// core's checkpoint pattern: nothing is acknowledged), buffers rows per
+// model and closes a model's window after Config.Window or Config.MaxRows
+// rows. A closed window becomes one file per UTC date of its rows, each
+// written to a temporary name, synced and renamed.
 //
-// Duplicates are kept out by a journal (<data>/archive-state/journal.jsonl)
-// of the stream sequences in each file, appended and synced before the
-// rename: after a crash between the rename and the acknowledgements, the
-// redelivered messages are found in the journal and acknowledged without
-// being written again. In S3 the PUT of a complete object plays the part of
-// the rename: the journal entry is synced before it, and on start an entry
-// whose object is absent is dropped. On start the service recreates its consumer at the
-// acknowledgement floor, so redelivery starts at once rather than after
-// AckWait. One archive process per data folder and per stream is the
+// The checkpoint is a journal (<data>/archive-state/journal.jsonl) of the
+// stream sequences in each file, appended and synced before the rename,
+// and its floor: every sequence at or below the floor is written or needs
+// no writing. The service starts reading at the floor's next sequence, so
+// a crash loses nothing (rows that were only buffered are read again) and
+// writes nothing twice (a sequence the journal holds is skipped). In S3 the
+// PUT of a complete object plays the part of the rename: the journal entry
+// is synced before it, and on start an entry whose object is absent is
+// dropped. One archive process per data folder and per stream is the
 // supported setup.
 //
-// Messages marked as replayed (header Lookout-Replay) are acknowledged and
-// not written, unless the header's value is "archive".
+// Reading without acknowledgements is the archive's share of Lookout's
+// speed: an explicitly acknowledged consumer holding a window's worth of
+// messages made the server track and persist each pending one.
+//
+// Messages marked as replayed (header Lookout-Replay) are not written,
+// unless the header's value is "archive".
 package archive
 
 import (
@@ -31,10 +34,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -65,12 +66,11 @@ type Service struct {
 
 	journal  *journal
 	windows  map[string]*window
+	buffered int             // rows in all windows, bounded by Config.MaxPending
 	highSeq  uint64          // highest sequence taken in order in this run
 	poisoned map[string]bool // file names of failed writes, never reused
 	in       chan jetstream.Msg
 	stopped  chan struct{}
-	consumer *natsbus.Durable
-	floor    atomic.Uint64 // the journal's floor, read when the consumer is recreated
 	// fatal is set when a write's outcome cannot be known (the PUT failed
 	// and the store cannot say whether the object is there): the service
 	// stops, and the journal settles it at the next start.
@@ -79,13 +79,12 @@ type Service struct {
 
 var _ service.Service = (*Service)(nil)
 
-// window is one model's open window: its rows, their messages and stream
-// sequences, in increasing sequence order.
+// window is one model's open window: its rows and their stream sequences,
+// in increasing sequence order.
 type window struct {
 	model  string
 	opened time.Time
 	rows   []*event.Prediction
-	msgs   []jetstream.Msg
 	seqs   []uint64
 }
 
@@ -147,53 +146,32 @@ func (s *Service) Run(ctx context.Context) error {
 	s.stopped = make(chan struct{})
 	defer close(s.stopped)
 
-	s.floor.Store(s.journal.header.Floor)
-	first := true
-	s.consumer = &natsbus.Durable{
-		JS:     s.env.JS,
-		Stream: s.env.Subjects.StreamName(natsbus.StreamPredictions),
-		Config: jetstream.ConsumerConfig{
-			Durable:       ConsumerName,
-			Description:   "lookout archive: predictions to Parquet",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       s.cfg.AckWait,
-			MaxAckPending: s.cfg.MaxPending,
-			MaxDeliver:    -1,
-			FilterSubject: s.env.Subjects.All(natsbus.KindPredictions),
-		},
-		// One archive per data folder: the consumer is recreated at the
-		// larger of the server's floor and the journal's, so what is not
-		// acknowledged comes at once.
-		Owned: true,
-		Floor: func(_ context.Context, known uint64, _ *jetstream.ConsumerInfo) (uint64, error) {
-			floor := max(known, s.floor.Load())
-			if !first {
-				// Recreated after someone deleted it: the main loop owns
-				// the journal now, and compacts it on its own.
-				return floor, nil
-			}
-			first = false
-			// The floor goes to the journal before the consumer is
-			// deleted, so a crash in between still starts from it. No
-			// message has been taken yet, so the journal is not in use.
-			if err := s.journal.compact(floor); err != nil {
-				return 0, fmt.Errorf("archive: %w", err)
-			}
-			return floor, nil
-		},
-		Log:    s.env.Log,
-		Health: s.env.Health.Reporter("archive"),
+	stream := s.env.Subjects.StreamName(natsbus.StreamPredictions)
+	// The durable consumer of earlier versions: the journal's floor is
+	// never above its acknowledgement floor, so reading from the journal's
+	// floor loses nothing it held.
+	if err := s.env.JS.DeleteConsumer(ctx, stream, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.env.Log.Warn("archive: the durable consumer of an earlier version could not be removed", zap.Error(err))
+	}
+	reader := &natsbus.Ordered{
+		JS:       s.env.JS,
+		Stream:   stream,
+		Filter:   []string{s.env.Subjects.All(natsbus.KindPredictions)},
+		StartSeq: s.journal.header.Floor + 1,
+		Name:     ConsumerName,
+		Log:      s.env.Log,
+		Health:   s.env.Health.Reporter("archive"),
 	}
 	consumed := make(chan error, 1)
 	go func() {
-		consumed <- s.consumer.Consume(ctx, func(msg jetstream.Msg) {
+		consumed <- reader.Consume(ctx, func(msg jetstream.Msg) {
 			select {
 			case s.in <- msg:
-			case <-s.stopped: // not acknowledged: delivered again later
+			case <-s.stopped: // above the floor: read again at the next start
 			}
 		})
 	}()
-	s.env.Log.Info("archive started", zap.String("root", s.root), zap.Duration("window", s.cfg.Window), zap.Int("max_rows", s.cfg.MaxRows))
+	s.env.Log.Info("archive started", zap.String("root", s.root), zap.Uint64("from_seq", reader.StartSeq), zap.Duration("window", s.cfg.Window), zap.Int("max_rows", s.cfg.MaxRows))
 
 	tick := time.NewTicker(min(max(s.cfg.Window/20, 10*time.Millisecond), time.Second))
 	defer tick.Stop()
@@ -211,13 +189,16 @@ func (s *Service) Run(ctx context.Context) error {
 					s.flush(w, reasonTime)
 				}
 			}
+			if s.fatal != nil {
+				continue
+			}
 			if now.Sub(lastCompact) >= 30*time.Second {
 				lastCompact = now
 				s.compact()
 			}
 		case err := <-consumed:
-			// Ended: by ctx (the consumer drained what it had delivered)
-			// or because it could not be recreated.
+			// Ended: by ctx (the reader handed over what it had read) or
+			// because its stream went.
 			for {
 				select {
 				case msg := <-s.in:
@@ -233,6 +214,8 @@ func (s *Service) Run(ctx context.Context) error {
 			if s.fatal != nil {
 				return fmt.Errorf("archive: %w", s.fatal)
 			}
+			// The next start reads from here, not from the last compaction.
+			s.compact()
 			if err != nil {
 				return fmt.Errorf("archive: %w", err)
 			}
@@ -273,27 +256,23 @@ func (s *Service) openJournal(ctx context.Context) error {
 	return nil
 }
 
-// take buffers one message, or acknowledges it at once when it is not to
-// be written.
+// take buffers one message, or skips it when it is not to be written.
 func (s *Service) take(msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		s.env.Log.Warn("archive: message without metadata", zap.Error(err))
-		_ = msg.Term()
 		return
 	}
 	seq := meta.Sequence.Stream
 	model := s.env.Subjects.Model(msg.Subject())
 	if seq <= s.highSeq {
-		// Delivered before: written already, or waiting in a window.
+		// Read before: written already, or waiting in a window.
 		if s.journal.committed(seq) {
 			s.metrics.skipped.WithLabelValues("duplicate").Inc()
-			s.ack(msg)
 			return
 		}
 		if w := s.windows[model]; w != nil {
-			if i, found := slices.BinarySearch(w.seqs, seq); found {
-				w.msgs[i] = msg // acknowledge the latest delivery
+			if _, found := slices.BinarySearch(w.seqs, seq); found {
 				return
 			}
 		}
@@ -302,7 +281,6 @@ func (s *Service) take(msg jetstream.Msg) {
 	}
 	if replay := msg.Headers().Get(event.HeaderReplay); replay != "" && replay != event.ReplayArchive {
 		s.metrics.skipped.WithLabelValues("replay").Inc()
-		s.ack(msg)
 		return
 	}
 	p, reasons := s.env.Stored.Decode(seq, msg.Data(), model, msg.Headers().Get("Content-Type"), meta.Timestamp)
@@ -310,31 +288,43 @@ func (s *Service) take(msg jetstream.Msg) {
 		s.metrics.skipped.WithLabelValues("invalid").Inc()
 		s.env.Log.Warn("archive: not a valid prediction, skipped", zap.String("subject", msg.Subject()),
 			zap.Uint64("seq", seq), zap.String("reason", reasons[0].GetMessage()))
-		s.ack(msg)
 		return
 	}
-	w := s.windows[p.Model]
-	if w == nil {
-		w = &window{model: p.Model, opened: time.Now()}
-		s.windows[p.Model] = w
-	}
-	i := len(w.seqs)
-	if i > 0 && seq < w.seqs[i-1] {
-		i, _ = slices.BinarySearch(w.seqs, seq)
-	}
-	w.seqs = slices.Insert(w.seqs, i, seq)
-	w.msgs = slices.Insert(w.msgs, i, msg)
-	w.rows = slices.Insert(w.rows, i, p)
-	s.metrics.buffered.Inc()
+	w := s.buffer(p.Model, []*event.Prediction{p}, []uint64{seq})
 	if len(w.rows) >= s.cfg.MaxRows {
 		s.flush(w, reasonSize)
 	}
+	if s.buffered >= s.cfg.MaxPending {
+		// Memory is bounded: the fullest window is written early.
+		var fullest *window
+		for _, w := range s.sortedWindows() {
+			if fullest == nil || len(w.rows) > len(fullest.rows) {
+				fullest = w
+			}
+		}
+		s.flush(fullest, reasonSize)
+	}
 }
 
-func (s *Service) ack(msg jetstream.Msg) {
-	if err := msg.Ack(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		s.env.Log.Warn("archive: ack failed; the message will be delivered again and skipped", zap.Error(err))
+// buffer adds rows with their sequences to the model's window, opening it
+// if there is none, in sequence order.
+func (s *Service) buffer(model string, rows []*event.Prediction, seqs []uint64) *window {
+	w := s.windows[model]
+	if w == nil {
+		w = &window{model: model, opened: time.Now()}
+		s.windows[model] = w
 	}
+	for k, seq := range seqs {
+		i := len(w.seqs)
+		if i > 0 && seq < w.seqs[i-1] {
+			i, _ = slices.BinarySearch(w.seqs, seq)
+		}
+		w.seqs = slices.Insert(w.seqs, i, seq)
+		w.rows = slices.Insert(w.rows, i, rows[k])
+	}
+	s.buffered += len(rows)
+	s.metrics.buffered.Add(float64(len(rows)))
+	return w
 }
 
 func (s *Service) sortedWindows() []*window {
@@ -346,11 +336,12 @@ func (s *Service) sortedWindows() []*window {
 	return out
 }
 
-// flush closes a window: one file per UTC date of its rows, then the
-// acknowledgements. Rows whose file could not be written are handed back
-// (nak) and come again.
+// flush closes a window: one file per UTC date of its rows. Rows whose
+// file could not be written go back into a window, tried again after
+// retryAfter.
 func (s *Service) flush(w *window, reason string) {
 	delete(s.windows, w.model)
+	s.buffered -= len(w.rows)
 	s.metrics.buffered.Sub(float64(len(w.rows)))
 	s.metrics.windows.WithLabelValues(reason).Inc()
 	groups := map[int64][]int{}
@@ -366,13 +357,15 @@ func (s *Service) flush(w *window, reason string) {
 	for _, d := range days {
 		idx := groups[d]
 		rows := make([]*event.Prediction, len(idx))
+		list := make([]uint64, len(idx))
 		var seqs seqSet
 		for k, i := range idx {
 			rows[k] = w.rows[i]
+			list[k] = w.seqs[i]
 			seqs.add(w.seqs[i])
 		}
 		if s.fatal != nil {
-			return // not acknowledged: delivered again after the restart
+			return // above the floor: read again after the restart
 		}
 		if err := s.writeFile(w.model, time.Unix(d, 0).UTC(), rows, seqs, reason); err != nil {
 			s.metrics.writeErrors.Inc()
@@ -381,17 +374,19 @@ func (s *Service) flush(w *window, reason string) {
 					zap.String("model", w.model), zap.Error(err))
 				return
 			}
-			s.env.Log.Error("archive: write failed; its messages are handed back", zap.String("model", w.model), zap.Error(err))
-			for _, i := range idx {
-				_ = w.msgs[i].NakWithDelay(5 * time.Second)
+			s.env.Log.Error("archive: write failed; its rows are kept and tried again", zap.String("model", w.model),
+				zap.Duration("retry_after", retryAfter), zap.Error(err))
+			retry := s.buffer(w.model, rows, list)
+			if at := time.Now().Add(retryAfter - s.cfg.Window); at.Before(retry.opened) {
+				retry.opened = at
 			}
 			continue
 		}
-		for _, i := range idx {
-			s.ack(w.msgs[i])
-		}
 	}
 }
+
+// retryAfter is how long rows whose file failed wait before the next try.
+const retryAfter = 5 * time.Second
 
 // writeFile writes one date's rows, recording them in the journal before
 // the rename.
@@ -456,16 +451,20 @@ func (s *Service) writeFile(model string, date time.Time, rows []*event.Predicti
 	return nil
 }
 
-// compact drops journal entries that the consumer's acknowledgement floor
-// has passed, and records the floor.
+// compact records the floor, the sequence below the first row still
+// buffered (or the last read when none is), and drops the journal entries
+// it has passed.
 func (s *Service) compact() {
-	floor := s.consumer.AckFloor()
+	floor := s.highSeq
+	for _, w := range s.windows {
+		if len(w.seqs) > 0 {
+			floor = min(floor, w.seqs[0]-1)
+		}
+	}
 	if floor <= s.journal.header.Floor {
 		return
 	}
 	if err := s.journal.compact(floor); err != nil {
 		s.env.Log.Warn("archive: journal compaction failed", zap.Error(err))
-		return
 	}
-	s.floor.Store(floor)
 }

@@ -249,24 +249,43 @@ func TestArchiveFlushesOnShutdown(t *testing.T) {
 	if err != nil || len(ids) != 25 {
 		t.Fatalf("after shutdown the archive holds %d ids (%v), want 25", len(ids), err)
 	}
-	// Every message was acknowledged: nothing is pending on the consumer.
-	info, err := js.Consumer(context.Background(), natsbus.NewSubjects("").StreamName(natsbus.StreamPredictions), ConsumerName)
+	// The journal's floor, where the next start reads from, passed every
+	// row written: a restart reads none of them again.
+	j, err := openJournal(filepath.Join(data, "archive-state", "journal.jsonl"), folderExists(r.svc.Root()),
+		journalHeader{Stream: r.svc.journal.header.Stream, Created: r.svc.journal.header.Created})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci, err := info.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	defer j.close()
+	if j.header.Floor != 25 {
+		t.Errorf("journal floor %d after shutdown, want 25", j.header.Floor)
 	}
-	if ci.NumAckPending != 0 || ci.AckFloor.Stream != 25 {
-		t.Errorf("consumer: %d pending, ack floor %d; want 0 and 25", ci.NumAckPending, ci.AckFloor.Stream)
+	// Nothing is left on the server: the reader acknowledges nothing and
+	// removes its consumer when it stops.
+	names := streamConsumers(t, js)
+	if len(names) != 0 {
+		t.Errorf("consumers left on the predictions stream: %v", names)
 	}
 }
 
-// TestArchiveRecoversFromCrash sets up the state a kill -9 leaves behind and
-// starts the service on it: a file renamed and in the journal whose
-// messages were never acknowledged, a journal entry whose rename never
-// happened, and its temporary file.
+// streamConsumers lists the consumers on the predictions stream.
+func streamConsumers(t *testing.T, js jetstream.JetStream) []string {
+	t.Helper()
+	stream, err := js.Stream(context.Background(), natsbus.NewSubjects("").StreamName(natsbus.StreamPredictions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	lister := stream.ConsumerNames(context.Background())
+	for n := range lister.Name() {
+		names = append(names, n)
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
 func TestArchiveRecoversFromCrash(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	data := t.TempDir()
@@ -465,8 +484,9 @@ func TestJournalCompactsAndResets(t *testing.T) {
 }
 
 // Deleting the archive's consumer from outside (`nats consumer rm
-// LOOKOUT_PREDICTIONS archive`) used to stop archiving silently. It is
-// recreated at its floor: what came before and after is archived, once.
+// LOOKOUT_PREDICTIONS <name>`) used to stop archiving silently. The
+// reader's consumer is recreated from the message after the last one read:
+// what came before and after is archived, once.
 func TestArchiveRecreatesDeletedConsumer(t *testing.T) {
 	_, nc, js := natstest.RunWithStreams(t)
 	data := t.TempDir()
@@ -481,14 +501,18 @@ func TestArchiveRecreatesDeletedConsumer(t *testing.T) {
 	root := filepath.Join(data, "archive")
 	waitForRows(t, root, len(before))
 	stream := natsbus.NewSubjects("").StreamName(natsbus.StreamPredictions)
-	// Whether or not the floor was seen before the delete, the journal
-	// keeps redelivered rows from being written twice.
-	if err := js.DeleteConsumer(context.Background(), stream, ConsumerName); err != nil {
+	names := streamConsumers(t, js)
+	if len(names) != 1 || !strings.HasPrefix(names[0], ConsumerName+"_") {
+		t.Fatalf("consumers %v, want one of the archive's", names)
+	}
+	if err := js.DeleteConsumer(context.Background(), stream, names[0]); err != nil {
 		t.Fatal(err)
 	}
-	natstest.WaitFor(t, 10*time.Second, func() error {
-		_, err := js.Consumer(context.Background(), stream, ConsumerName)
-		return err
+	natstest.WaitFor(t, 15*time.Second, func() error {
+		if now := streamConsumers(t, js); len(now) != 1 || now[0] == names[0] {
+			return fmt.Errorf("consumers %v, want a new one of the archive's", now)
+		}
+		return nil
 	})
 	publishPredictions(t, js, after, nil)
 	ids := waitForRows(t, root, len(before)+len(after))
@@ -544,4 +568,67 @@ func TestArchiveFileNamesSpanTheirRows(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// A file that cannot be written keeps its rows: they are tried again (they
+// were once handed back to the server, which a reader without
+// acknowledgements cannot do) and written once the fault is gone.
+func TestArchiveRetriesFailedWrite(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	data := t.TempDir()
+	root := filepath.Join(data, "archive")
+	// A file where the model's folder belongs makes every write fail.
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	blocker := filepath.Join(root, "model=m")
+	if err := os.WriteFile(blocker, []byte("not a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startService(t, nc, js, data, Config{Window: time.Hour, MaxRows: 5})
+	now := time.Now()
+	var preds []*event.Prediction
+	for i := range 5 {
+		preds = append(preds, prediction("m", i, now))
+	}
+	publishPredictions(t, js, preds, nil)
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if n := value(r.svc.metrics.writeErrors); n < 1 {
+			return fmt.Errorf("%v write errors, want one", n)
+		}
+		return nil
+	})
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	ids := waitForRows(t, root, len(preds))
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s archived %d times", id, n)
+		}
+	}
+}
+
+// MaxPending bounds the rows held in memory: at the bound the fullest
+// window is written, long before its time.
+func TestArchiveBoundsBufferedRows(t *testing.T) {
+	_, nc, js := natstest.RunWithStreams(t)
+	data := t.TempDir()
+	r := startService(t, nc, js, data, Config{Window: time.Hour, MaxRows: 1000, MaxPending: 10})
+	now := time.Now()
+	var preds []*event.Prediction
+	for i := range 30 {
+		preds = append(preds, prediction(fmt.Sprintf("m%d", i%3), i, now))
+	}
+	publishPredictions(t, js, preds, nil)
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		ids, err := archivedIDs(t, filepath.Join(data, "archive"))
+		if err != nil {
+			return err
+		}
+		if written, buffered := len(ids), value(r.svc.metrics.buffered); written+int(buffered) != len(preds) || buffered >= 10 {
+			return fmt.Errorf("%d rows written and %v buffered; want %d in all, under 10 buffered", written, buffered, len(preds))
+		}
+		return nil
+	})
 }

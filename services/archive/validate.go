@@ -8,7 +8,7 @@ import (
 // Validate checks the settings the archive cannot run with. Each error
 // starts with the key's path inside the `archive` section; several are
 // joined. A zero window or count is an error (a key left out keeps its
-// default, so a zero was written); ack_wait 0 means window + 1m.
+// default, so a zero was written).
 func (c Config) Validate() error {
 	var errs []error
 	if c.Window <= 0 {
@@ -16,14 +16,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRows < 1 {
 		errs = append(errs, fmt.Errorf("max_rows: must be positive, got %d", c.MaxRows))
-	}
-	switch {
-	case c.AckWait < 0:
-		errs = append(errs, fmt.Errorf("ack_wait: must not be negative, got %v", c.AckWait))
-	case c.AckWait > 0 && c.AckWait <= c.Window:
-		// Buffered rows are acknowledged when their window's file is
-		// written; a shorter ack wait redelivers every one of them.
-		errs = append(errs, fmt.Errorf("ack_wait: must be longer than window (%v), got %v", c.Window, c.AckWait))
 	}
 	if c.MaxPending < 1 {
 		errs = append(errs, fmt.Errorf("max_pending: must be positive, got %d", c.MaxPending))

@@ -13,8 +13,6 @@ func TestValidate(t *testing.T) {
 	configtest.Check(t, DefaultConfig, []configtest.Case[Config]{
 		{Set: func(c *Config) { c.Window = -5 * time.Second }, Want: "window: must be positive, got -5s"},
 		{Set: func(c *Config) { c.MaxRows = 0 }, Want: "max_rows: must be positive"},
-		{Set: func(c *Config) { c.AckWait = -time.Second }, Want: "ack_wait: must not be negative"},
-		{Set: func(c *Config) { c.AckWait = c.Window }, Want: "ack_wait: must be longer than window"},
 		{Set: func(c *Config) { c.MaxPending = 0 }, Want: "max_pending: must be positive"},
 	})
 }
