@@ -85,7 +85,7 @@ call, one per stored message, 8%; the ingest consumer's acknowledgements, each d
 with a tombstone write, 8%; deliveries 6%; subject matching 6%), the nats.go client 24%, Lookout's own code
 20% (decode and validation 7%, re-encode 2%), the garbage collector 7% plus 14% in allocation. `all` uses three
 times the CPU of `--only ingest` for the same events: `lookout.predictions.*` is read by four JetStream
-consumers (archive, drift, feedback's index, canary's ordered reader; alert subscribes only with activity or
+consumers (drift's durable; the archive's, feedback's index and the canary's ordered readers; alert subscribes only with activity or
 rejection rules, the dashboard reads reports, alerts and rejections only), whose deliveries and client-side
 parsing cost more than their handlers. The process is CPU-bound on a shared machine: the ratio follows the
 CPU each event costs against raw publish's.
@@ -118,12 +118,33 @@ the lookout process; `LOOKOUT_BENCH_BINARY=path` weighs another build), medians 
   window's check costs under 2% of the samples. A binary encoding on `lookout.predictions.*` would change
   what users read there.
 
-Neither target is met. To reach them: for `all`, one reader of the predictions stream per process handing
-each message to every service in it (one delivery instead of four), which changes how each service
-checkpoints; for `--only ingest`, fewer server operations per event, e.g. the input stream as a limits
-stream purged up to the consumer's acknowledgement floor (no deletion per acknowledgement; an existing work
-queue cannot be converted in place), or validating before anything is stored (one store per event),
-which changes how clients publish and what the contract promises about `lookout.ingest.*`.
+- Taken (2026-12-02): the archive reads in order from its journal's floor (`natsbus.Ordered`) and
+  acknowledges nothing. Its explicitly acknowledged durable held a window's worth of pending messages, which
+  the server tracked and re-encoded into the consumer's state file on every flush (`encodeConsumerState`,
+  6.6% of the samples in `all`). Side by side, two runs each of the build before and after
+  (`LOOKOUT_BENCH_BINARY`): `all` 12.9k and 13.2k against 15.2k and 16.0k events/s, a ratio of 0.090 and 0.104
+  against 0.119 and 0.115.
+
+Where `all`'s time goes, service by service (`--only ingest,<service>` against `--only ingest` in one run,
+the build before the archive's change; microseconds of wall time per event on the 2 cores): ingest 25.5,
+archive +22.5, feedback +15, drift +8, canary +8; the sum, 79, is `all`'s 13k events/s. Even the canary's
+ordered reader, which acknowledges nothing, costs 8: a delivery to a fourth client and its parsing cost more
+than the handlers' own work.
+
+Neither target is met, and on this machine neither can be without bending a guarantee:
+- `--only ingest` at 0.5 means ingest may spend no more CPU per event than raw publish itself, yet each
+  event needs two file-store writes (the input, which the client's acknowledgement promises is kept, and
+  the validated copy on `lookout.predictions.*`, which the contract promises) where raw publish needs one,
+  plus a delivery and a publish acknowledgement. A throwaway build with ingest reading a limits stream in
+  order and acknowledging nothing (no work-queue deletions, no acknowledgements) reached 0.33 to 0.36
+  against 0.30 in the same runs: that lever is worth about 15%, not the 70% needed. Validating before
+  storing (one write) changes what `lookout.ingest.*` promises; asynchronous persistence loses
+  acknowledged messages to kill -9.
+- `all` at 0.3 means the whole pipeline costing less CPU per event than ingest alone does today (0.3 of
+  raw is 24 µs an event here; ingest alone is 25). The next step, one reader of the predictions stream per
+  process handing each message to every service in it, saves three deliveries (about 15 µs by the figures
+  above) and needs drift and the feedback index to read in order from their checkpoints as the archive
+  now does; by the same figures it would bring `all` near 0.15.
 
 TEXT
   echo "The decoder alone ($(cmdline ./pkg/event BenchmarkDecodePrediction)): decode, validate and re-encode one event."
