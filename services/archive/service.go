@@ -357,11 +357,9 @@ func (s *Service) flush(w *window, reason string) {
 	for _, d := range days {
 		idx := groups[d]
 		rows := make([]*event.Prediction, len(idx))
-		list := make([]uint64, len(idx))
 		var seqs seqSet
 		for k, i := range idx {
 			rows[k] = w.rows[i]
-			list[k] = w.seqs[i]
 			seqs.add(w.seqs[i])
 		}
 		if s.fatal != nil {
@@ -376,7 +374,11 @@ func (s *Service) flush(w *window, reason string) {
 			}
 			s.env.Log.Error("archive: write failed; its rows are kept and tried again", zap.String("model", w.model),
 				zap.Duration("retry_after", retryAfter), zap.Error(err))
-			retry := s.buffer(w.model, rows, list)
+			retrySeqs := make([]uint64, len(idx))
+			for k, i := range idx {
+				retrySeqs[k] = w.seqs[i]
+			}
+			retry := s.buffer(w.model, rows, retrySeqs)
 			if at := time.Now().Add(retryAfter - s.cfg.Window); at.Before(retry.opened) {
 				retry.opened = at
 			}
